@@ -1,0 +1,44 @@
+# microscale: the two commands a user needs are `make demo` and `make test`.
+# Both install what is missing (scripts/install-deps.sh), then build.
+JOBS ?= $(shell nproc)
+BUILD ?= build
+BUILD_SAN ?= build-san
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-san test test-fast test-san demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD_SAN)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_SAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMICROSCALE_SANITIZE=ON $(CMAKE_FLAGS)
+
+build-san: deps $(BUILD_SAN)/CMakeCache.txt
+	cmake --build $(BUILD_SAN) -j $(JOBS)
+
+# Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-fast test-san
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-san: build-san
+	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) -LE slow
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/microscale
+
+bench: build
+	bash scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN)

@@ -1,0 +1,120 @@
+#pragma once
+// safetensors reading (memory-mapped, strictly validated) and writing (temporary file, then rename).
+// Format: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:
+// [begin, end]}, "__metadata__": {str: str}}, then the data; offsets are relative to the data start.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace microscale::io {
+
+enum class DType { F32, F16, BF16, F8_E4M3, U8, I8, I32, I64 };
+
+std::size_t dtype_size(DType dtype);
+std::string_view dtype_name(DType dtype);           // "F32", "BF16", "F8_E4M3", ...
+std::optional<DType> parse_dtype(std::string_view name);
+
+struct TensorInfo {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<std::int64_t> shape;
+  std::span<const std::byte> bytes;   // view into the mapped file
+  std::filesystem::path file;         // where it lives, for error messages
+
+  std::int64_t numel() const;
+};
+
+// A read-only memory map, released on destruction.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+class SafetensorsFile {
+ public:
+  // Validates everything up front; throws microscale::Error naming the file (and tensor).
+  explicit SafetensorsFile(const std::filesystem::path& path);
+
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in file order
+  const TensorInfo* find(std::string_view name) const;
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::filesystem::path& path() const { return map_->path(); }
+
+ private:
+  std::shared_ptr<MappedFile> map_;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// A model directory's weights: model.safetensors, or the shards named by model.safetensors.index.json.
+class Checkpoint {
+ public:
+  explicit Checkpoint(const std::filesystem::path& model_dir);
+
+  const std::vector<const TensorInfo*>& tensors() const { return order_; }  // sorted by name
+  const TensorInfo* find(std::string_view name) const;
+  const TensorInfo& at(std::string_view name) const;  // throws naming the directory and the tensor
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::vector<std::filesystem::path>& files() const { return files_; }
+
+  // Reads a F32/F16/BF16 tensor (or F8_E4M3) into floats.
+  std::vector<float> read_f32(std::string_view name) const;
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::filesystem::path> files_;
+  std::vector<std::unique_ptr<SafetensorsFile>> shards_;
+  std::vector<const TensorInfo*> order_;
+};
+
+// Converts raw tensor bytes of a float dtype to floats. Throws for non-float dtypes.
+void to_f32(const TensorInfo& tensor, std::span<float> out);
+
+// Collects tensors, then writes them in one go to `path` via `path.tmp-XXXX` and rename, so a
+// failure (full disk, read-only directory) leaves no partial file. Data is written in the order added.
+class SafetensorsWriter {
+ public:
+  void add(std::string name, DType dtype, std::vector<std::int64_t> shape, std::vector<std::byte> data);
+  // Adds without copying; `data` must outlive write().
+  void add_view(std::string name, DType dtype, std::vector<std::int64_t> shape, std::span<const std::byte> data);
+  void set_metadata(std::string key, std::string value);
+  std::size_t total_bytes() const;
+  void write(const std::filesystem::path& path) const;
+
+ private:
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<std::int64_t> shape;
+    std::vector<std::byte> owned;
+    std::span<const std::byte> view;
+  };
+  std::vector<Entry> entries_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// Helpers to turn typed vectors into tensor bytes.
+template <typename T>
+std::vector<std::byte> as_bytes_vector(std::span<const T> values) {
+  auto b = std::as_bytes(values);
+  return {b.begin(), b.end()};
+}
+
+}  // namespace microscale::io

@@ -1,0 +1,35 @@
+#pragma once
+// Block-wise Walsh-Hadamard rotations along the input dimension.
+//
+// R = blockdiag(D_b * H_b / sqrt(b)) where H_b is the Sylvester Hadamard matrix of size b and D_b an
+// optional diagonal of random +-1 signs (drawn from `seed`, one sign per column of the full row).
+// R is orthogonal, so for a linear layer y = x W^T the rotated pair (x R, W R) gives the same y:
+// the same right-multiplication applies to weight rows (offline) and activation rows (online).
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "microscale/core/matrix.hpp"
+
+namespace microscale::rotation {
+
+struct RotationSpec {
+  int block = 0;              // 0 = no rotation; else a power of two (16..128 typical, any up to the row)
+  bool random_signs = false;
+  std::uint64_t seed = 0;
+  bool enabled() const { return block > 0; }
+};
+
+// In-place orthonormal fast Walsh-Hadamard transform of a power-of-two-length vector.
+void fwht(std::span<float> v);
+
+// The +-1 signs for a row of `cols` columns (all +1 without random_signs). Deterministic in seed.
+std::vector<float> rotation_signs(const RotationSpec& spec, std::int64_t cols);
+
+// rows <- rows * R  (each row transformed independently; OpenMP over rows).
+// Throws microscale::Error if cols is not a multiple of spec.block or block is not a power of two.
+void rotate_rows(MatrixView rows, const RotationSpec& spec);
+// rows <- rows * R^T (the inverse).
+void unrotate_rows(MatrixView rows, const RotationSpec& spec);
+
+}  // namespace microscale::rotation
