@@ -1,0 +1,35 @@
+#include "microscale/export/checkpoint_layout.hpp"
+
+#include "microscale/core/error.hpp"
+
+namespace microscale::exporter {
+
+CheckpointLayout CheckpointLayout::from_config(const nlohmann::json& config,
+                                               const std::filesystem::path& config_path) {
+  CheckpointLayout layout;
+  layout.config_path_ = config_path;
+  // Quantized layouts are filled in by the compressed-tensors reader (work in progress).
+  return layout;
+}
+
+bool CheckpointLayout::is_quantized(const io::Checkpoint& checkpoint, std::string_view linear_prefix) const {
+  return checkpoint.find(std::string(linear_prefix) + ".weight_packed") != nullptr;
+}
+
+Matrix CheckpointLayout::load_weight(const io::Checkpoint& checkpoint, std::string_view linear_prefix) const {
+  const std::string name = std::string(linear_prefix) + ".weight";
+  const io::TensorInfo& info = checkpoint.at(name);
+  if (info.shape.size() != 2) {
+    fail("{}: tensor {} should be 2-D [out, in], has {} dims", info.file.string(), name, info.shape.size());
+  }
+  Matrix weight(info.shape[0], info.shape[1]);
+  io::to_f32(info, weight.data);
+  return weight;
+}
+
+rotation::RotationSpec CheckpointLayout::input_rotation(const io::Checkpoint& checkpoint,
+                                                        std::string_view linear_prefix) const {
+  return is_quantized(checkpoint, linear_prefix) ? rotation_ : rotation::RotationSpec{};
+}
+
+}  // namespace microscale::exporter
