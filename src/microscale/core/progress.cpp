@@ -36,7 +36,9 @@ void Progress::advance(std::int64_t steps, std::string_view detail) {
   done_ += steps;
   detail_ = detail;
   const auto now = std::chrono::steady_clock::now();
-  if (interactive_ && !quiet_ && now - last_draw_ > std::chrono::milliseconds(250)) {
+  // A terminal gets a line redrawn in place four times a second; a log gets a new line every 5 s.
+  const auto period = interactive_ ? std::chrono::milliseconds(250) : std::chrono::milliseconds(5000);
+  if (!quiet_ && done_ < total_ && now - last_draw_ > period) {
     last_draw_ = now;
     draw(false);
   }
@@ -58,7 +60,7 @@ void Progress::draw(bool final_line) {
   if (!detail_.empty() && !final_line) line += fmt::format("  {}", detail_);
   if (interactive_) {
     fmt::print(stderr, "\r\033[K{}{}", line, final_line ? "\n" : "");
-  } else if (final_line) {
+  } else {
     fmt::print(stderr, "{}\n", line);
   }
   std::fflush(stderr);

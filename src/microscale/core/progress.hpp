@@ -1,7 +1,7 @@
 #pragma once
-// Progress of long work on stderr: "label  37/120  31%  elapsed 12s  ETA 21s". Redraws at most
-// four times a second, and only when stderr is a terminal or MICROSCALE_PROGRESS=1 (so logs and
-// CI output stay readable); the final line is always printed by finish() unless quiet.
+// Progress of long work on stderr: "label  37/120  31%  elapsed 12s  ETA 21s". On a terminal (or with
+// MICROSCALE_PROGRESS=1) the line is redrawn in place at most four times a second; in a log a new line
+// is written every 5 seconds, so CI output stays short. finish() prints the final line unless quiet.
 #include <chrono>
 #include <cstdint>
 #include <string>
