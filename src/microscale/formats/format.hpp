@@ -18,9 +18,12 @@ namespace microscale::formats {
 
 enum class Format { mxfp4, nvfp4, int4 };
 enum class ScaleSearch { absmax, mse };
-// MXFP4 shared-exponent rule. ocp: OCP MX v1.0, exponent = floor(log2(amax)) - 2, values above
-// 6*scale clip. no_clip: the smallest power of two with amax / scale <= 6.
-enum class MxRounding { ocp, no_clip };
+// MXFP4 shared-exponent rule (docs/modules/formats.md has the sources).
+//  ocp:     OCP MX v1.0 and llama.cpp: exponent = floor(log2(amax)) - 2; values above 6*scale clip to 6.
+//  no_clip: the smallest power of two with amax / scale <= 6 (nothing clips).
+//  even:    compressed-tensors / vLLM reference ("even" in microxcaling): amax is first rounded to one
+//           mantissa bit (significand >= 1.75 rounds up to the next power of two), then OCP's rule.
+enum class MxRounding { ocp, no_clip, even };
 
 struct QuantSpec {
   Format format = Format::nvfp4;
@@ -38,9 +41,15 @@ QuantSpec make_spec(Format format, int group_size, bool symmetric, ScaleSearch s
                     MxRounding mx_rounding = MxRounding::ocp);
 Format parse_format(std::string_view name);  // "mxfp4" | "nvfp4" | "int4"
 std::string_view format_name(Format format);
+MxRounding parse_mx_rounding(std::string_view name);  // "ocp" | "no_clip" | "even"
+std::string_view mx_rounding_name(MxRounding rounding);
+ScaleSearch parse_scale_search(std::string_view name);  // "absmax" | "mse"
+std::string_view scale_search_name(ScaleSearch search);
 std::string describe(const QuantSpec& spec);  // "nvfp4 g16 mse" etc.
 
-// Bits per weight including scales (and zero points), for size reports.
+// Bits per weight including scales (and zero points), for size reports: 4 + scale bits / group size
+// (E8M0 and E4M3: 8, INT4's BF16 scale: 16) + 4 / group size for asymmetric INT4's zero point.
+// NVFP4's one FP32 per tensor is not counted (it does not depend on cols).
 double bits_per_weight(const QuantSpec& spec, std::int64_t cols);
 
 // Decoded parameters of one group: value = element(code) * scale (FP4) or (code - zero) * scale (INT4).
@@ -67,6 +76,8 @@ struct QuantizedMatrix {
   std::int64_t group_size() const { return spec.group_for(cols); }
   std::int64_t groups_per_row() const { return cols / group_size(); }
   GroupParams params(std::int64_t row, std::int64_t group) const;
+  // Bytes a checkpoint needs for this matrix: packed codes, 1-byte scale codes (FP4), 2-byte BF16
+  // scales (INT4), 4-bit packed zero points (asymmetric INT4), and the FP32 global scale (NVFP4).
   std::size_t storage_bytes() const;
 };
 
