@@ -90,36 +90,41 @@ std::string_view compression_format(const formats::QuantSpec& spec) {
   return "";
 }
 
-void add_compressed_linear(io::SafetensorsWriter& writer, const std::string& prefix, const formats::QuantizedMatrix& q) {
+std::vector<OwnedTensor> compressed_linear_tensors(const std::string& prefix, const formats::QuantizedMatrix& q) {
+  std::vector<OwnedTensor> out;
+  auto add = [&out](std::string name, io::DType dtype, std::vector<std::int64_t> shape, std::vector<std::byte> data) {
+    out.push_back({std::move(name), dtype, std::move(shape), std::move(data)});
+  };
   const std::int64_t groups = q.groups_per_row();
   switch (q.spec.format) {
     case Format::nvfp4:
     case Format::mxfp4: {
-      writer.add(prefix + ".weight_packed", io::DType::U8, {q.rows, q.cols / 2}, bytes_of(q.codes));
+      add(prefix + ".weight_packed", io::DType::U8, {q.rows, q.cols / 2}, bytes_of(q.codes));
       const io::DType scale_dtype = q.spec.format == Format::nvfp4 ? io::DType::F8_E4M3 : io::DType::U8;
-      writer.add(prefix + ".weight_scale", scale_dtype, {q.rows, groups}, bytes_of(q.scale_codes));
+      add(prefix + ".weight_scale", scale_dtype, {q.rows, groups}, bytes_of(q.scale_codes));
       if (q.spec.format == Format::nvfp4) {
-        writer.add(prefix + ".weight_global_scale", io::DType::F32, {1},
+        add(prefix + ".weight_global_scale", io::DType::F32, {1},
                    bytes_of_values(std::vector<float>{q.global_scale}));
       }
       break;
     }
     case Format::int4: {
       if (q.cols % 8 != 0) fail("{}: int4 export needs in_features divisible by 8, got {}", prefix, q.cols);
-      writer.add(prefix + ".weight_packed", io::DType::I32, {q.rows, q.cols / 8},
+      add(prefix + ".weight_packed", io::DType::I32, {q.rows, q.cols / 8},
                  bytes_of_values(nibbles_to_words_along_rows(q.codes, q.rows, q.cols)));
       std::vector<std::uint16_t> scales(q.scales.size());
       for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = formats::bf16_from_float(q.scales[i]);
-      writer.add(prefix + ".weight_scale", io::DType::BF16, {q.rows, groups}, bytes_of_values(scales));
+      add(prefix + ".weight_scale", io::DType::BF16, {q.rows, groups}, bytes_of_values(scales));
       if (!q.spec.symmetric) {
-        writer.add(prefix + ".weight_zero_point", io::DType::I32, {(q.rows + 7) / 8, groups},
+        add(prefix + ".weight_zero_point", io::DType::I32, {(q.rows + 7) / 8, groups},
                    bytes_of_values(pack_zero_points(q.zeros, q.rows, groups)));
       }
-      writer.add(prefix + ".weight_shape", io::DType::I64, {2},
+      add(prefix + ".weight_shape", io::DType::I64, {2},
                  bytes_of_values(std::vector<std::int64_t>{q.rows, q.cols}));
       break;
     }
   }
+  return out;
 }
 
 formats::QuantizedMatrix read_compressed_linear(const io::Checkpoint& checkpoint, std::string_view prefix_view,

@@ -30,8 +30,15 @@ namespace microscale::exporter {
 // compressed-tensors' name for the storage format of a spec.
 std::string_view compression_format(const formats::QuantSpec& spec);
 
-// Adds the tensors of one quantized linear ("<prefix>.weight_packed", ...) to `writer`.
-void add_compressed_linear(io::SafetensorsWriter& writer, const std::string& prefix, const formats::QuantizedMatrix& q);
+struct OwnedTensor {
+  std::string name;
+  io::DType dtype;
+  std::vector<std::int64_t> shape;
+  std::vector<std::byte> data;
+};
+
+// The tensors of one quantized linear ("<prefix>.weight_packed", ...), in the order they are stored.
+std::vector<OwnedTensor> compressed_linear_tensors(const std::string& prefix, const formats::QuantizedMatrix& q);
 
 // Reads one quantized linear back. Validates dtypes and shapes, naming the file and tensor on error.
 formats::QuantizedMatrix read_compressed_linear(const io::Checkpoint& checkpoint, std::string_view prefix,

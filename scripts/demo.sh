@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The main job on the bundled model: quantize it several ways and evaluate each against the original.
+# Usage: scripts/demo.sh path/to/microscale   (make demo passes the freshly built binary)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-build/microscale}
+model=models/wp-tiny
+text=data/wp-test.txt
+calib=data/wp-calib.txt
+out=${DEMO_OUT:-out/demo}
+mkdir -p "$out"
+
+run() {  # name, quantize flags...
+  local name=$1; shift
+  echo "== $name: microscale quantize $model --out $out/$name $*" >&2
+  "$bin" quantize "$model" --out "$out/$name" --force --quiet "$@" > "$out/$name.quantize.txt"
+  tail -n 4 "$out/$name.quantize.txt" >&2
+  "$bin" eval "$out/$name" --reference "$model" --text "$text" --json "$out/$name.json" > "$out/$name.eval.txt"
+}
+
+"$bin" eval "$model" --text "$text" --json "$out/bf16.json" > "$out/bf16.eval.txt"
+run rtn-mxfp4          --method rtn --format mxfp4
+run rtn-mxfp4-had32    --method rtn --format mxfp4 --hadamard 32
+run rtn-nvfp4          --method rtn --format nvfp4
+run rtn-nvfp4-had16    --method rtn --format nvfp4 --hadamard 16
+run gptq-nvfp4         --method gptq --format nvfp4 --calib "$calib" --calib-samples 32 --calib-seqlen 512
+run mr-gptq-nvfp4      --method mr-gptq --format nvfp4 --calib "$calib" --calib-samples 32 --calib-seqlen 512
+run mr-gptq-nvfp4-qep  --method mr-gptq --format nvfp4 --qep --calib "$calib" --calib-samples 32 --calib-seqlen 512
+
+python3 scripts/summarize.py "$out" bf16 rtn-mxfp4 rtn-mxfp4-had32 rtn-nvfp4 rtn-nvfp4-had16 gptq-nvfp4 mr-gptq-nvfp4 mr-gptq-nvfp4-qep

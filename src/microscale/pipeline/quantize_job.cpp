@@ -1,0 +1,178 @@
+#include "microscale/pipeline/quantize_job.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "microscale/core/error.hpp"
+#include "microscale/core/progress.hpp"
+#include "microscale/export/checkpoint_writer.hpp"
+#include "microscale/export/compressed_tensors.hpp"
+#include "microscale/formats/codecs.hpp"
+#include "microscale/formats/quantize.hpp"
+#include "microscale/io/safetensors.hpp"
+#include "microscale/io/json_file.hpp"
+#include "microscale/pipeline/sequential.hpp"
+
+namespace microscale::pipeline {
+namespace {
+
+void validate_linear(const io::TensorInfo& t, const QuantizeOptions& o) {
+  if (t.shape.size() != 2) {
+    fail("{}: tensor {} is a linear weight but has {} dims, expected 2", t.file.string(), t.name, t.shape.size());
+  }
+  if (t.dtype != io::DType::F32 && t.dtype != io::DType::F16 && t.dtype != io::DType::BF16) {
+    fail("{}: tensor {} has dtype {}; only F32, F16 and BF16 weights can be quantized", t.file.string(), t.name,
+         io::dtype_name(t.dtype));
+  }
+  const std::int64_t cols = t.shape[1];
+  const std::int64_t group = o.spec.group_for(cols);
+  if (cols % group != 0) {
+    fail("{}: tensor {} has {} input features, not a multiple of the group size {} of {}", t.file.string(), t.name,
+         cols, group, formats::describe(o.spec));
+  }
+  if (o.rotation.enabled() && cols % o.rotation.block != 0) {
+    fail("{}: tensor {} has {} input features, not a multiple of the Hadamard block {}", t.file.string(), t.name,
+         cols, o.rotation.block);
+  }
+}
+
+std::vector<std::byte> bf16_bytes(std::span<const float> values) {
+  std::vector<std::byte> out(values.size() * 2);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::uint16_t b = formats::bf16_from_float(values[i]);
+    std::memcpy(out.data() + 2 * i, &b, 2);
+  }
+  return out;
+}
+
+// Round-to-nearest, one tensor at a time, straight from the mapped checkpoint.
+QuantizedLinears quantize_rtn(const io::Checkpoint& checkpoint, const std::vector<const io::TensorInfo*>& linears,
+                              const QuantizeOptions& o) {
+  QuantizedLinears out;
+  Progress progress("quantize rtn", static_cast<std::int64_t>(linears.size()), o.quiet);
+  for (const io::TensorInfo* t : linears) {
+    Matrix w(t->shape[0], t->shape[1]);
+    io::to_f32(*t, w.data);
+    if (o.rotation.enabled()) rotation::rotate_rows(w.view(), o.rotation);
+    QuantizedLinear entry;
+    entry.quantized = formats::quantize(w.view(), o.spec, t->name);
+    entry.reference = std::move(w);
+    out.emplace(t->name, std::move(entry));
+    progress.advance(1, t->name);
+  }
+  return out;
+}
+
+}  // namespace
+
+Method parse_method(std::string_view name) {
+  if (name == "rtn") return Method::rtn;
+  if (name == "gptq") return Method::gptq;
+  if (name == "mr-gptq") return Method::mr_gptq;
+  fail("unknown method '{}' (supported: rtn, gptq, mr-gptq)", name);
+}
+
+std::string_view method_name(Method method) {
+  switch (method) {
+    case Method::rtn: return "rtn";
+    case Method::gptq: return "gptq";
+    case Method::mr_gptq: return "mr-gptq";
+  }
+  return "";
+}
+
+QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::filesystem::path config_path = o.model_dir / "config.json";
+  const nlohmann::json config = io::read_json_file(config_path);
+  if (config.contains("quantization_config")) {
+    fail("{}: the model is already quantized (config.json has quantization_config); quantize the original "
+         "checkpoint instead",
+         config_path.string());
+  }
+  const io::Checkpoint checkpoint(o.model_dir);
+
+  std::vector<const io::TensorInfo*> linears;
+  for (const io::TensorInfo* t : checkpoint.tensors()) {
+    if (o.selection.selects(t->name)) {
+      validate_linear(*t, o);
+      linears.push_back(t);
+    }
+  }
+  if (linears.empty()) {
+    fail("{}: no linear layer weights found to quantize (expected names like "
+         "model.layers.0.self_attn.q_proj.weight)",
+         o.model_dir.string());
+  }
+  // Refuse a bad output directory before any work starts.
+  exporter::ModelDirWriter writer(o.out_dir, o.model_dir, o.force);
+
+  QuantizedLinears quantized = o.method == Method::rtn ? quantize_rtn(checkpoint, linears, o)
+                                                       : quantize_calibrated(checkpoint, linears, o);
+
+  QuantizeReport report;
+  double total_error = 0, total_norm = 0;
+  for (const io::TensorInfo* t : checkpoint.tensors()) {
+    report.bytes_before += t->bytes.size();
+    auto it = quantized.find(t->name);
+    if (it == quantized.end()) {
+      writer.add_tensor_view(t->name, t->dtype, t->shape, t->bytes);
+      report.bytes_after += t->bytes.size();
+      continue;
+    }
+    const formats::QuantizedMatrix& q = it->second.quantized;
+    Matrix dequant(q.rows, q.cols);
+    formats::dequantize(q, dequant.view());
+    LayerReport layer{t->name, q.rows, q.cols};
+    const Matrix& ref = it->second.reference;
+    for (std::size_t i = 0; i < dequant.data.size(); ++i) {
+      const double d = static_cast<double>(ref.data[i]) - dequant.data[i];
+      layer.squared_error += d * d;
+      layer.squared_norm += static_cast<double>(ref.data[i]) * ref.data[i];
+    }
+    layer.relative_error = layer.squared_norm > 0 ? layer.squared_error / layer.squared_norm : 0.0;
+    total_error += layer.squared_error;
+    total_norm += layer.squared_norm;
+    report.layers.push_back(layer);
+    report.linear_bytes_before += t->bytes.size();
+
+    const std::string prefix = linear_prefix(t->name);
+    if (o.dequantized) {
+      // Fake-quant: back to the original basis so that any engine can run it without rotating inputs.
+      if (o.rotation.enabled()) rotation::unrotate_rows(dequant.view(), o.rotation);
+      auto bytes = bf16_bytes(dequant.data);
+      report.linear_bytes_after += bytes.size();
+      writer.add_tensor(t->name, io::DType::BF16, t->shape, std::move(bytes));
+    } else {
+      for (auto& tensor : exporter::compressed_linear_tensors(prefix, q)) {
+        report.linear_bytes_after += tensor.data.size();
+        writer.add_tensor(std::move(tensor));
+      }
+    }
+    it->second.reference = Matrix{};  // free as we go
+  }
+  report.bytes_after += report.linear_bytes_after;
+  report.total_relative_error = total_norm > 0 ? total_error / total_norm : 0.0;
+
+  nlohmann::json out_config = config;
+  std::vector<std::string> ignore;
+  if (!o.selection.include_lm_head) ignore.push_back("lm_head");
+  if (o.dequantized) {
+    out_config["microscale_fake_quant"] = {
+        {"method", method_name(o.method)},
+        {"quantization", exporter::quantization_config(o.spec, o.rotation, ignore)["microscale"]}};
+  } else {
+    out_config["quantization_config"] = exporter::quantization_config(o.spec, o.rotation, ignore);
+    out_config["quantization_config"]["microscale"]["method"] = method_name(o.method);
+  }
+  writer.add_json("config.json", out_config);
+  writer.copy_other_files(o.model_dir, {"config.json"});
+  writer.commit();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace microscale::pipeline
