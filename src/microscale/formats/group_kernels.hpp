@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 namespace microscale::formats::detail {
@@ -36,6 +37,21 @@ inline std::uint32_t e2m1_code(float q) {
   return magnitude | (std::signbit(q) ? 0x8u : 0x0u);
 }
 
+// E2M1 codes of x[i] / scale for a whole group, into out[i]. Same rounding as e2m1_code, written as
+// integer sums of comparisons so that GCC vectorises it (the sign comes from the bit pattern).
+inline void e2m1_codes(const float* x, std::size_t n, float scale, std::int32_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const float q = x[i] / scale;
+    const float a = std::fabs(q);
+    const std::int32_t magnitude = (a > 0.25f ? 1 : 0) + (a >= 0.75f ? 1 : 0) + (a > 1.25f ? 1 : 0) +
+                                   (a >= 1.75f ? 1 : 0) + (a > 2.5f ? 1 : 0) + (a >= 3.5f ? 1 : 0) +
+                                   (a > 5.0f ? 1 : 0);
+    std::int32_t bits;
+    std::memcpy(&bits, &q, sizeof bits);
+    out[i] = magnitude | ((bits >> 28) & 0x8);
+  }
+}
+
 // INT4 code u in [0, 15] for x under (scale, zero): clamp(rne(x / scale) + zero, 0, 15).
 inline float int4_round_code(float x, float scale, float zero) {
   float q = std::nearbyint(x / scale) + zero;
@@ -53,10 +69,27 @@ inline float int4_fake_quant(float x, float scale, float zero) {
   return (int4_round_code(x, scale, zero) - zero) * scale;
 }
 
+// How the error kernels divide by the scale: exactly (x / scale, what encode does) or by multiplying
+// with a precomputed reciprocal, which is several times faster and differs only for quotients within
+// one ulp of a rounding threshold. The MSE search ranks candidates with `fast` and confirms its
+// winner against absmax with `exact` (scale_search.cpp).
+enum class Division { exact, fast };
+
+template <Division D>
+inline float divided(float x, float scale, float inverse) {
+  if constexpr (D == Division::exact) {
+    return x / scale;
+  } else {
+    return x * inverse;
+  }
+}
+
 // Sum over the group of ((x - q(x)) * unit)^2 for an FP4 scale (element * scale). `unit` is a power
 // of two near 1 / amax(group), which keeps the squares inside float range for any group magnitude
 // (1e-30 or 1e30 weights) without changing which candidate is smallest.
+template <Division D = Division::exact>
 inline float fp4_squared_error(std::span<const float> x, float scale, float unit) {
+  const float inverse = 1.0f / scale;
   float lanes[kLanes] = {};
   const std::size_t n = x.size();
   const float* p = x.data();
@@ -64,13 +97,13 @@ inline float fp4_squared_error(std::span<const float> x, float scale, float unit
   for (; i + kLanes <= n; i += kLanes) {
     for (int j = 0; j < kLanes; ++j) {
       const float a = std::fabs(p[i + j]);
-      const float d = (a - e2m1_round_magnitude(a / scale) * scale) * unit;
+      const float d = (a - e2m1_round_magnitude(divided<D>(a, scale, inverse)) * scale) * unit;
       lanes[j] += d * d;
     }
   }
   for (int j = 0; i < n; ++i, ++j) {
     const float a = std::fabs(p[i]);
-    const float d = (a - e2m1_round_magnitude(a / scale) * scale) * unit;
+    const float d = (a - e2m1_round_magnitude(divided<D>(a, scale, inverse)) * scale) * unit;
     lanes[j] += d * d;
   }
   float sum = 0.0f;
@@ -79,19 +112,27 @@ inline float fp4_squared_error(std::span<const float> x, float scale, float unit
 }
 
 // The same for INT4 (u - zero) * scale.
+template <Division D = Division::exact>
 inline float int4_squared_error(std::span<const float> x, float scale, float zero, float unit) {
+  const float inverse = 1.0f / scale;
   float lanes[kLanes] = {};
   const std::size_t n = x.size();
   const float* p = x.data();
+  auto error = [&](float v) {
+    float q = std::nearbyint(divided<D>(v, scale, inverse)) + zero;
+    q = q < 0.0f ? 0.0f : q;
+    q = q > 15.0f ? 15.0f : q;
+    return (v - (q - zero) * scale) * unit;
+  };
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     for (int j = 0; j < kLanes; ++j) {
-      const float d = (p[i + j] - (int4_round_code(p[i + j], scale, zero) - zero) * scale) * unit;
+      const float d = error(p[i + j]);
       lanes[j] += d * d;
     }
   }
   for (int j = 0; i < n; ++i, ++j) {
-    const float d = (p[i] - (int4_round_code(p[i], scale, zero) - zero) * scale) * unit;
+    const float d = error(p[i]);
     lanes[j] += d * d;
   }
   float sum = 0.0f;
@@ -138,7 +179,9 @@ inline MinMax group_min_max(std::span<const float> x) {
 
 inline float group_amax(std::span<const float> x) {
   const MinMax m = group_min_max(x);
-  return std::fmax(std::fabs(m.min), std::fabs(m.max));
+  const float lo = std::fabs(m.min);
+  const float hi = std::fabs(m.max);
+  return lo > hi ? lo : hi;
 }
 
 // Index of the first non-finite value, or -1 (a single pass the compiler can vectorise).

@@ -8,6 +8,7 @@
 //   A zero scale (all-zero group) becomes the scale dtype's epsilon, 2^-7 for BF16; every code then
 //   decodes to 0.
 // The scale is rounded to BF16 before any value is encoded, so a BF16 checkpoint dequantizes bit-exactly.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -46,38 +47,45 @@ GroupParams int4_asymmetric(float lo, float hi) {
 }  // namespace
 
 GroupParams int4_absmax(float min, float max, bool symmetric) {
-  const float lo = std::fmin(min, 0.0f);
-  const float hi = std::fmax(max, 0.0f);
+  const float lo = std::min(min, 0.0f);
+  const float hi = std::max(max, 0.0f);
   if (symmetric) {
-    const float amax = std::fmax(-lo, hi);
+    const float amax = std::max(-lo, hi);
     return int4_params(usable_scale(round_to_bf16(amax / 7.5f)), 8.0f);
   }
   return int4_asymmetric(lo, hi);
 }
 
-GroupParams int4_choose(std::span<const float> group, const QuantSpec& spec) {
-  const MinMax mm = group_min_max(group);
-  const GroupParams absmax = int4_absmax(mm.min, mm.max, spec.symmetric);
-  if (spec.scale == ScaleSearch::absmax) return absmax;
-  const float lo = std::fmin(mm.min, 0.0f);
-  const float hi = std::fmax(mm.max, 0.0f);
-  if (lo == 0.0f && hi == 0.0f) return absmax;
+namespace {
 
-  // MSE: shrink the range by p = 1.00, 0.99, ..., 0.50 (both ends for asymmetric), as GPTQ's
-  // find_params grid does; p = 1 is the absmax choice itself. Neighbouring p often round to the same
-  // BF16 scale, so repeats are skipped.
+// MSE: shrink the range by p = 1.00, 0.99, ..., 0.50 (both ends for asymmetric), as GPTQ's find_params
+// grid does; p = 1 is the absmax choice itself. Neighbouring p often round to the same BF16 scale, so
+// repeats are skipped.
+GroupParams int4_search(std::span<const float> group, float lo, float hi, bool symmetric, const GroupParams& absmax) {
   constexpr int kSteps = 50;
   GroupParams candidates[kSteps + 1];
   std::size_t n = 0;
   candidates[n++] = absmax;
   for (int i = 1; i <= kSteps; ++i) {
     const float p = static_cast<float>(100 - i) / 100.0f;
-    const GroupParams c = int4_absmax(p * lo, p * hi, spec.symmetric);
+    const GroupParams c = int4_absmax(p * lo, p * hi, symmetric);
     const GroupParams& last = candidates[n - 1];
     if (c.scale == last.scale && c.zero == last.zero) continue;
     candidates[n++] = c;
   }
-  return least_error_int4(group, std::fmax(-lo, hi), std::span<const GroupParams>(candidates, n));
+  return least_error_int4(group, std::max(-lo, hi), std::span<const GroupParams>(candidates, n));
+}
+
+}  // namespace
+
+GroupParams int4_choose(std::span<const float> group, const QuantSpec& spec) {
+  const MinMax mm = group_min_max(group);
+  const GroupParams absmax = int4_absmax(mm.min, mm.max, spec.symmetric);
+  if (spec.scale == ScaleSearch::absmax) return absmax;
+  const float lo = std::min(mm.min, 0.0f);
+  const float hi = std::max(mm.max, 0.0f);
+  if (lo == 0.0f && hi == 0.0f) return absmax;
+  return int4_search(group, lo, hi, spec.symmetric, absmax);
 }
 
 }  // namespace microscale::formats::detail

@@ -35,25 +35,31 @@ GroupParams mxfp4_params(std::uint8_t e8m0_code) {
   return p;
 }
 
+namespace {
+
+// MSE: the representable powers of two around the rule's choice, e-2 .. e+1 (this window holds the
+// ocp, no_clip and even choices whichever rule is the base).
+GroupParams mxfp4_search(std::span<const float> group, float amax, int e, const GroupParams& absmax) {
+  GroupParams candidates[5];
+  std::size_t n = 0;
+  candidates[n++] = absmax;
+  for (int d = -2; d <= 1; ++d) {
+    const int code = e + d + 127;
+    if (d == 0 || code < 0 || code > 254) continue;
+    candidates[n++] = mxfp4_params(static_cast<std::uint8_t>(code));
+  }
+  return least_error_fp4(group, amax, std::span<const GroupParams>(candidates, n));
+}
+
+}  // namespace
+
 GroupParams mxfp4_choose(std::span<const float> group, const QuantSpec& spec) {
   const float amax = group_amax(group);
   if (!(amax > 0.0f)) return mxfp4_params(0);
   const int e = mx_shared_exponent(amax, spec.mx_rounding);
   const GroupParams absmax = mxfp4_params(e8m0_from_exponent(e));
   if (spec.scale == ScaleSearch::absmax) return absmax;
-
-  // MSE: the representable powers of two around the rule's choice, e-2 .. e+1 (this window holds the
-  // ocp, no_clip and even choices whichever rule is the base).
-  GroupParams candidates[5];
-  std::size_t n = 0;
-  candidates[n++] = absmax;
-  for (int d = -2; d <= 1; ++d) {
-    if (d == 0) continue;
-    const int code = e + d + 127;
-    if (code < 0 || code > 254) continue;
-    candidates[n++] = mxfp4_params(static_cast<std::uint8_t>(code));
-  }
-  return least_error_fp4(group, amax, std::span<const GroupParams>(candidates, n));
+  return mxfp4_search(group, amax, e, absmax);
 }
 
 }  // namespace microscale::formats::detail

@@ -45,22 +45,29 @@ GroupParams nvfp4_params(std::uint8_t e4m3_code, float global_scale) {
   return p;
 }
 
-GroupParams nvfp4_choose(std::span<const float> group, const QuantSpec& spec, float global_scale) {
-  const float amax = group_amax(group);
-  const std::uint8_t code = nvfp4_absmax_code(amax, global_scale);
-  const GroupParams absmax = nvfp4_params(code, global_scale);
-  if (spec.scale == ScaleSearch::absmax || !(amax > 0.0f)) return absmax;
+namespace {
 
-  // MSE: the E4M3 codes themselves from 8 below the absmax code (one binade: 0.5x) to 2 above it.
-  // Positive E4M3 codes are monotonic in value, so a code window is a scale window.
+// MSE: the E4M3 codes themselves from 8 below the absmax code (one binade: 0.5x) to 2 above it.
+// Positive E4M3 codes are monotonic in value, so a code window is a scale window.
+GroupParams nvfp4_search(std::span<const float> group, float amax, const GroupParams& absmax, float global_scale) {
   GroupParams candidates[12];
   std::size_t n = 0;
   candidates[n++] = absmax;
-  for (int c = static_cast<int>(code) - 8; c <= static_cast<int>(code) + 2; ++c) {
+  const int code = absmax.scale_code;
+  for (int c = code - 8; c <= code + 2; ++c) {
     if (c == code || c < 1 || c > kLargestFiniteCode) continue;
     candidates[n++] = nvfp4_params(static_cast<std::uint8_t>(c), global_scale);
   }
   return least_error_fp4(group, amax, std::span<const GroupParams>(candidates, n));
+}
+
+}  // namespace
+
+GroupParams nvfp4_choose(std::span<const float> group, const QuantSpec& spec, float global_scale) {
+  const float amax = group_amax(group);
+  const GroupParams absmax = nvfp4_params(nvfp4_absmax_code(amax, global_scale), global_scale);
+  if (spec.scale == ScaleSearch::absmax || !(amax > 0.0f)) return absmax;
+  return nvfp4_search(group, amax, absmax, global_scale);
 }
 
 }  // namespace detail

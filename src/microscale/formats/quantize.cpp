@@ -2,6 +2,7 @@
 // relative_error. Rows are independent, so every loop runs OpenMP over rows.
 #include "microscale/formats/quantize.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -80,22 +81,22 @@ void store_params(QuantizedMatrix& q, std::size_t index, const GroupParams& p) {
 }
 
 // Codes of one group, two per byte, element 2i in the low nibble. Same arithmetic as
-// GroupQuantizer::encode (one division, then the shared rounding), written for the vectoriser.
+// GroupQuantizer::encode (one division, then the shared rounding), written for the vectoriser:
+// codes go to an int32 scratch first, then pairs are packed.
 void encode_group(Format format, std::span<const float> group, const GroupParams& p, std::uint8_t* out) {
-  const std::size_t pairs = group.size() / 2;
+  constexpr std::size_t kChunk = 256;
+  std::int32_t codes[kChunk];
   const float* x = group.data();
-  if (format == Format::int4) {
-    for (std::size_t i = 0; i < pairs; ++i) {
-      const auto lo = static_cast<std::uint32_t>(detail::int4_round_code(x[2 * i], p.scale, p.zero));
-      const auto hi = static_cast<std::uint32_t>(detail::int4_round_code(x[2 * i + 1], p.scale, p.zero));
-      out[i] = static_cast<std::uint8_t>(lo | (hi << 4));
+  for (std::size_t start = 0; start < group.size(); start += kChunk) {
+    const std::size_t n = std::min(kChunk, group.size() - start);  // even: groups and chunks are even
+    if (format == Format::int4) {
+      for (std::size_t i = 0; i < n; ++i)
+        codes[i] = static_cast<std::int32_t>(detail::int4_round_code(x[start + i], p.scale, p.zero));
+    } else {
+      detail::e2m1_codes(x + start, n, p.scale, codes);
     }
-  } else {
-    for (std::size_t i = 0; i < pairs; ++i) {
-      const std::uint32_t lo = detail::e2m1_code(x[2 * i] / p.scale);
-      const std::uint32_t hi = detail::e2m1_code(x[2 * i + 1] / p.scale);
-      out[i] = static_cast<std::uint8_t>(lo | (hi << 4));
-    }
+    std::uint8_t* o = out + start / 2;
+    for (std::size_t i = 0; i < n / 2; ++i) o[i] = static_cast<std::uint8_t>(codes[2 * i] | (codes[2 * i + 1] << 4));
   }
 }
 
