@@ -1,0 +1,170 @@
+#include "microscale/model/kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "microscale/core/error.hpp"
+
+namespace microscale::model {
+
+// Below this many elements a parallel region costs more than it saves (and on a busy machine a
+// barrier can wait a whole scheduler time slice).
+constexpr std::int64_t kParallelMin = 1 << 16;
+
+void rms_norm(ConstMatrixView x, std::span<const float> weight, double eps, MatrixView out) {
+  const auto n = static_cast<std::int64_t>(weight.size());
+  if (n == 0 || x.cols % n != 0 || out.cols != x.cols || out.rows != x.rows) {
+    fail("rms_norm: shape mismatch (x {}x{}, weight {}, out {}x{})", x.rows, x.cols, n, out.rows, out.cols);
+  }
+  const std::int64_t segments = x.rows * (x.cols / n);
+  const float* w = weight.data();
+#pragma omp parallel for schedule(static) if (x.rows * x.cols > kParallelMin)
+  for (std::int64_t s = 0; s < segments; ++s) {
+    const float* in = x.data.data() + s * n;
+    float* o = out.data.data() + s * n;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t i = 0; i < n; ++i) sum += in[i] * in[i];
+    const float inv = static_cast<float>(1.0 / std::sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) o[i] = w[i] * (in[i] * inv);
+  }
+}
+
+void linear(ConstMatrixView x, ConstMatrixView weight, std::span<const float> bias, MatrixView y) {
+  if (x.cols != weight.cols || y.rows != x.rows || y.cols != weight.rows ||
+      (!bias.empty() && static_cast<std::int64_t>(bias.size()) != weight.rows)) {
+    fail("linear: shape mismatch (x {}x{}, W {}x{}, bias {}, y {}x{})", x.rows, x.cols, weight.rows, weight.cols,
+         bias.size(), y.rows, y.cols);
+  }
+  if (x.rows == 0) return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(x.rows), static_cast<int>(weight.rows),
+              static_cast<int>(x.cols), 1.0f, x.data.data(), static_cast<int>(x.cols), weight.data.data(),
+              static_cast<int>(weight.cols), 0.0f, y.data.data(), static_cast<int>(y.cols));
+  if (bias.empty()) return;
+  const float* b = bias.data();
+#pragma omp parallel for schedule(static) if (y.rows * y.cols > kParallelMin)
+  for (std::int64_t r = 0; r < y.rows; ++r) {
+    float* row = y.data.data() + r * y.cols;
+#pragma omp simd
+    for (std::int64_t c = 0; c < y.cols; ++c) row[c] += b[c];
+  }
+}
+
+void silu_mul(MatrixView gate, ConstMatrixView up) {
+  if (gate.rows != up.rows || gate.cols != up.cols) fail("silu_mul: shape mismatch");
+  const std::int64_t n = gate.rows * gate.cols;
+  float* g = gate.data.data();
+  const float* u = up.data.data();
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (std::int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+RopeTable make_rope_table(std::span<const float> inv_freq, std::int64_t start, std::int64_t count) {
+  RopeTable table;
+  table.start = start;
+  table.count = count;
+  table.half = static_cast<std::int64_t>(inv_freq.size());
+  table.cos.resize(static_cast<std::size_t>(count * table.half));
+  table.sin.resize(table.cos.size());
+  for (std::int64_t t = 0; t < count; ++t) {
+    for (std::int64_t i = 0; i < table.half; ++i) {
+      // transformers forms the angle as an FP32 product and takes cos/sin of that FP32 value.
+      const float angle = static_cast<float>(start + t) * inv_freq[static_cast<std::size_t>(i)];
+      table.cos[static_cast<std::size_t>(t * table.half + i)] = static_cast<float>(std::cos(double{angle}));
+      table.sin[static_cast<std::size_t>(t * table.half + i)] = static_cast<float>(std::sin(double{angle}));
+    }
+  }
+  return table;
+}
+
+void apply_rope(MatrixView x, int heads, std::int64_t head_dim, int seqlen, const RopeTable& table) {
+  const std::int64_t half = head_dim / 2;
+  if (x.cols != heads * head_dim || half != table.half || seqlen > table.count || x.rows % seqlen != 0) {
+    fail("apply_rope: shape mismatch (x {}x{}, {} heads of {}, table {}x{}, seqlen {})", x.rows, x.cols, heads,
+         head_dim, table.count, table.half, seqlen);
+  }
+#pragma omp parallel for schedule(static) if (x.rows * x.cols > kParallelMin)
+  for (std::int64_t r = 0; r < x.rows; ++r) {
+    const float* c = table.cos.data() + (r % seqlen) * half;
+    const float* s = table.sin.data() + (r % seqlen) * half;
+    for (int h = 0; h < heads; ++h) {
+      float* lo = x.data.data() + r * x.cols + h * head_dim;
+      float* hi = lo + half;
+#pragma omp simd
+      for (std::int64_t i = 0; i < half; ++i) {
+        const float a = lo[i];
+        const float b = hi[i];
+        lo[i] = a * c[i] - b * s[i];  // x*cos + rotate_half(x)*sin, rotate_half = [-x2, x1]
+        hi[i] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+void causal_attention(ConstMatrixView q, ConstMatrixView keys, ConstMatrixView values, const AttentionShape& s,
+                      MatrixView out) {
+  const std::int64_t q_dim = s.heads * s.head_dim;
+  const std::int64_t kv_dim = s.kv_heads * s.head_dim;
+  const std::int64_t rows = static_cast<std::int64_t>(s.batch) * s.seqlen;
+  const std::int64_t context = s.start + s.seqlen;
+  if (q.cols != q_dim || q.rows != rows || out.cols != q_dim || out.rows != rows || keys.cols != kv_dim ||
+      values.cols != kv_dim || keys.rows < s.batch * s.capacity || values.rows < s.batch * s.capacity ||
+      context > s.capacity || s.heads % s.kv_heads != 0) {
+    fail("causal_attention: shape mismatch (q {}x{}, keys {}x{}, batch {}, seqlen {}, start {}, capacity {})",
+         q.rows, q.cols, keys.rows, keys.cols, s.batch, s.seqlen, s.start, s.capacity);
+  }
+  const int group = s.heads / s.kv_heads;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.head_dim)));
+  // Queries in blocks, so a block only multiplies against the keys its last query can see: scores
+  // S = Q K^T (sgemm), masked softmax per row, then O = P V (sgemm). Masked entries of P are zero.
+  constexpr std::int64_t kBlock = 128;
+  std::vector<float> scores(static_cast<std::size_t>(std::min<std::int64_t>(kBlock, s.seqlen) * context));
+  for (int b = 0; b < s.batch; ++b) {
+    for (int h = 0; h < s.heads; ++h) {
+      const int kvh = h / group;
+      const float* k = keys.data.data() + (b * s.capacity) * kv_dim + kvh * s.head_dim;
+      const float* v = values.data.data() + (b * s.capacity) * kv_dim + kvh * s.head_dim;
+      for (std::int64_t t0 = 0; t0 < s.seqlen; t0 += kBlock) {
+        const std::int64_t m = std::min<std::int64_t>(kBlock, s.seqlen - t0);
+        const std::int64_t visible = s.start + t0 + m;  // keys the block's last query sees
+        const float* qb = q.data.data() + (b * s.seqlen + t0) * q_dim + h * s.head_dim;
+        float* ob = out.data.data() + (b * s.seqlen + t0) * q_dim + h * s.head_dim;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(visible),
+                    static_cast<int>(s.head_dim), scale, qb, static_cast<int>(q_dim), k, static_cast<int>(kv_dim),
+                    0.0f, scores.data(), static_cast<int>(visible));
+#pragma omp parallel for schedule(static) if (m * visible > kParallelMin)
+        for (std::int64_t i = 0; i < m; ++i) {
+          float* row = scores.data() + i * visible;
+          const std::int64_t keep = s.start + t0 + i + 1;
+          float peak = row[0];
+          for (std::int64_t j = 1; j < keep; ++j) peak = std::max(peak, row[j]);
+          float sum = 0.0f;
+          for (std::int64_t j = 0; j < keep; ++j) {
+            row[j] = std::exp(row[j] - peak);
+            sum += row[j];
+          }
+          const float inv = 1.0f / sum;
+#pragma omp simd
+          for (std::int64_t j = 0; j < keep; ++j) row[j] *= inv;
+          std::fill(row + keep, row + visible, 0.0f);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(s.head_dim),
+                    static_cast<int>(visible), 1.0f, scores.data(), static_cast<int>(visible), v,
+                    static_cast<int>(kv_dim), 0.0f, ob, static_cast<int>(q_dim));
+      }
+    }
+  }
+}
+
+void set_num_threads(int threads) {
+  if (threads <= 0) return;
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+}  // namespace microscale::model
