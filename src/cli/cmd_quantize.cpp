@@ -40,13 +40,8 @@ pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
   if (group < 0) group = format == formats::Format::mxfp4 ? 32 : format == formats::Format::nvfp4 ? 16 : 128;
   std::string scale = f.scale;
   if (scale.empty()) scale = o.method == pipeline::Method::mr_gptq ? "mse" : "absmax";
-  if (scale != "absmax" && scale != "mse") fail("--scale must be absmax or mse, got '{}'", scale);
-  if (f.mx_rounding != "ocp" && f.mx_rounding != "no-clip") {
-    fail("--mx-rounding must be ocp or no-clip, got '{}'", f.mx_rounding);
-  }
-  o.spec = formats::make_spec(format, group, !f.asymmetric,
-                              scale == "mse" ? formats::ScaleSearch::mse : formats::ScaleSearch::absmax,
-                              f.mx_rounding == "ocp" ? formats::MxRounding::ocp : formats::MxRounding::no_clip);
+  o.spec = formats::make_spec(format, group, !f.asymmetric, formats::parse_scale_search(scale),
+                              formats::parse_mx_rounding(f.mx_rounding));
   int block = f.hadamard;
   if (block < 0) block = o.method == pipeline::Method::mr_gptq ? static_cast<int>(std::min(128, std::max(16, group))) : 0;
   if (block != 0 && (block < 2 || (block & (block - 1)) != 0)) {
@@ -90,8 +85,8 @@ pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
       }
     }
   }
-  if (o.method != pipeline::Method::rtn && c.text.empty()) {
-    fail("--method {} needs calibration text: pass --calib FILE", f.method);
+  if ((o.method != pipeline::Method::rtn || c.qep) && c.text.empty()) {
+    fail("--method {}{} needs calibration text: pass --calib FILE", f.method, c.qep ? " --qep" : "");
   }
   return o;
 }
@@ -132,7 +127,7 @@ void register_quantize(CLI::App& app) {
                   "int4 group size: 32, 64, 128, or 0 for per-channel (default 128); fixed for mxfp4 (32), nvfp4 (16)");
   cmd->add_flag("--asymmetric", flags->asymmetric, "int4 with a zero point per group");
   cmd->add_option("--scale", flags->scale, "absmax | mse (default absmax; mse for mr-gptq)");
-  cmd->add_option("--mx-rounding", flags->mx_rounding, "MXFP4 scale rule: ocp (OCP MX v1.0) | no-clip")
+  cmd->add_option("--mx-rounding", flags->mx_rounding, "MXFP4 scale rule: ocp (OCP MX v1.0, llama.cpp) | no_clip | even (compressed-tensors)")
       ->capture_default_str();
   cmd->add_option("--hadamard", flags->hadamard,
                   "block Hadamard rotation size: 0 (off), 16, 32, 64, 128 (default 0; the group size for mr-gptq)");

@@ -23,6 +23,7 @@ struct TinyCheckpointShape {
   int heads = 4;
   int kv_heads = 2;
   int vocab = 96;
+  std::filesystem::path tokenizer_json;  // copied in when set; else a stand-in file
 };
 
 inline std::vector<std::byte> bf16_bytes_of(const std::vector<float>& values) {
@@ -79,7 +80,11 @@ inline std::map<std::string, std::vector<float>> write_tiny_checkpoint(const std
       {"tie_word_embeddings", false},           {"torch_dtype", "bfloat16"},
       {"bos_token_id", 0},                      {"eos_token_id", 0}};
   io::write_file_atomic(dir / "config.json", config.dump(2));
-  io::write_file_atomic(dir / "tokenizer.json", std::string("{\"stand-in\": \"not a real tokenizer\"}\n"));
+  if (s.tokenizer_json.empty()) {
+    io::write_file_atomic(dir / "tokenizer.json", std::string("{\"stand-in\": \"not a real tokenizer\"}\n"));
+  } else {
+    io::copy_file_atomic(s.tokenizer_json, dir / "tokenizer.json");
+  }
   return values;
 }
 

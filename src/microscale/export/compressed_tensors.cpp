@@ -224,8 +224,8 @@ nlohmann::json quantization_config(const formats::QuantSpec& spec, const rotatio
       {"format", formats::format_name(spec.format)},
       {"group_size", spec.group_size},
       {"symmetric", spec.symmetric},
-      {"scale_search", spec.scale == formats::ScaleSearch::mse ? "mse" : "absmax"},
-      {"mx_rounding", spec.mx_rounding == formats::MxRounding::ocp ? "ocp" : "no_clip"},
+      {"scale_search", formats::scale_search_name(spec.scale)},
+      {"mx_rounding", formats::mx_rounding_name(spec.mx_rounding)},
   };
   if (rotation.enabled()) {
     // The weights are stored in the rotated basis W·R; the runtime must rotate each quantized linear's
@@ -274,8 +274,8 @@ ParsedQuantizationConfig parse_quantization_config(const nlohmann::json& qc, con
     auto rounding = formats::MxRounding::ocp;
     if (qc.contains("microscale")) {
       const auto& ours = qc.at("microscale");
-      if (ours.value("scale_search", "absmax") == "mse") scale = formats::ScaleSearch::mse;
-      if (ours.value("mx_rounding", "ocp") == "no_clip") rounding = formats::MxRounding::no_clip;
+      scale = formats::parse_scale_search(ours.value("scale_search", "absmax"));
+      rounding = formats::parse_mx_rounding(ours.value("mx_rounding", "ocp"));
       if (ours.contains("rotation")) {
         const auto& r = ours.at("rotation");
         parsed.rotation.block = r.at("block_size").get<int>();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@
 #include "microscale/io/safetensors.hpp"
 #include "microscale/io/json_file.hpp"
 #include "microscale/pipeline/sequential.hpp"
+#include "microscale/quantizers/gptq.hpp"
 
 namespace microscale::pipeline {
 namespace {
@@ -48,17 +50,42 @@ std::vector<std::byte> bf16_bytes(std::span<const float> values) {
   return out;
 }
 
+// Linears that engines fuse into one matmul (q/k/v, gate/up) must share NVFP4's tensor scale.
+std::string fused_group_key(const std::string& name) {
+  for (const auto& [part, group] : {std::pair{"q_proj", "qkv"}, {"k_proj", "qkv"}, {"v_proj", "qkv"},
+                                    {"gate_proj", "gate_up"}, {"up_proj", "gate_up"}}) {
+    const auto at = name.rfind(part);
+    if (at != std::string::npos) return name.substr(0, at) + group;
+  }
+  return name;
+}
+
+Matrix load_in_quantized_basis(const io::TensorInfo& t, const QuantizeOptions& o) {
+  Matrix w(t.shape[0], t.shape[1]);
+  io::to_f32(t, w.data);
+  if (o.rotation.enabled()) rotation::rotate_rows(w.view(), o.rotation);
+  return w;
+}
+
 // Round-to-nearest, one tensor at a time, straight from the mapped checkpoint.
-QuantizedLinears quantize_rtn(const io::Checkpoint& checkpoint, const std::vector<const io::TensorInfo*>& linears,
-                              const QuantizeOptions& o) {
+QuantizedLinears quantize_rtn(const std::vector<const io::TensorInfo*>& linears, const QuantizeOptions& o) {
+  std::map<std::string, float> shared_global;  // by fused group
+  if (o.spec.format == formats::Format::nvfp4) {
+    for (const io::TensorInfo* t : linears) {
+      const Matrix w = load_in_quantized_basis(*t, o);
+      const float scale = formats::tensor_global_scale(o.spec, w.data);
+      auto [it, inserted] = shared_global.emplace(fused_group_key(t->name), scale);
+      if (!inserted) it->second = std::min(it->second, scale);
+    }
+  }
   QuantizedLinears out;
   Progress progress("quantize rtn", static_cast<std::int64_t>(linears.size()), o.quiet);
   for (const io::TensorInfo* t : linears) {
-    Matrix w(t->shape[0], t->shape[1]);
-    io::to_f32(*t, w.data);
-    if (o.rotation.enabled()) rotation::rotate_rows(w.view(), o.rotation);
+    Matrix w = load_in_quantized_basis(*t, o);
+    std::optional<float> global;
+    if (auto it = shared_global.find(fused_group_key(t->name)); it != shared_global.end()) global = it->second;
     QuantizedLinear entry;
-    entry.quantized = formats::quantize(w.view(), o.spec, t->name);
+    entry.quantized = quantizers::rtn(w.view(), o.spec, global, t->name).quantized;
     entry.reference = std::move(w);
     out.emplace(t->name, std::move(entry));
     progress.advance(1, t->name);
@@ -110,8 +137,10 @@ QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
   // Refuse a bad output directory before any work starts.
   exporter::ModelDirWriter writer(o.out_dir, o.model_dir, o.force);
 
-  QuantizedLinears quantized = o.method == Method::rtn ? quantize_rtn(checkpoint, linears, o)
-                                                       : quantize_calibrated(checkpoint, linears, o);
+  // RTN alone needs no calibration; QEP on top of RTN does.
+  QuantizedLinears quantized = o.method == Method::rtn && !o.calibration.qep
+                                   ? quantize_rtn(linears, o)
+                                   : quantize_calibrated(checkpoint, linears, o);
 
   QuantizeReport report;
   double total_error = 0, total_norm = 0;
