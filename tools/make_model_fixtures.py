@@ -13,6 +13,7 @@ Parts (--only picks a subset, comma-separated; default all):
              windows); the tail that does not fill a window is dropped. Per-window NLLs are stored too
   logits     wp-tiny-logits-len{1,17,64}.safetensors: input_ids (I64 [T]) and logits (F32 [T, vocab])
              for three slices of the test text; wp-tiny-generate.json: a greedy continuation
+  check      recompute all stored logits with an independent float64 numpy decoder (no torch needed)
   random     <name>/ for qwen2-tiny, qwen3-tiny, llama31-tiny, mistral-tiny: seeded random checkpoints
              saved by save_pretrained, plus logits.safetensors (input_ids I64 [40], logits F32 [40, vocab])
              and fixture.json
@@ -272,6 +273,120 @@ def part_random(args) -> None:
 # ------------------------------------------------------------------------------------------ no torch
 
 
+def read_safetensors(path: Path) -> dict:
+    """Minimal reader (F32, BF16, F16, I64 only): 8-byte little-endian header length, JSON header,
+    then raw little-endian tensors at the header's data_offsets. BF16 is widened to float32 exactly."""
+    import numpy as np
+
+    blob = path.read_bytes()
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    data = blob[8 + size :]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        chunk = data[begin:end]
+        if info["dtype"] == "BF16":
+            bits = np.frombuffer(chunk, dtype="<u2").astype(np.uint32) << 16
+            array = bits.view(np.float32)
+        else:
+            array = np.frombuffer(chunk, dtype={"F32": "<f4", "F16": "<f2", "I64": "<i8"}[info["dtype"]])
+        out[name] = array.reshape(info["shape"])
+    return out
+
+
+def numpy_forward(folder: Path, ids) -> "np.ndarray":
+    """An independent float64 re-derivation of the decoder in numpy, from config.json and the
+    safetensors file alone: it pins down the conventions the fixtures encode (see docs)."""
+    import numpy as np
+
+    config = json.loads((folder / "config.json").read_text())
+    w = {key: value.astype(np.float64) for key, value in read_safetensors(folder / "model.safetensors").items()}
+    hidden, heads, kv_heads = config["hidden_size"], config["num_attention_heads"], config["num_key_value_heads"]
+    head_dim = config.get("head_dim") or hidden // heads
+    eps = config["rms_norm_eps"]
+    rope = config.get("rope_parameters") or {"rope_theta": config.get("rope_theta", 10000.0),
+                                             **(config.get("rope_scaling") or {})}
+    inv_freq = 1.0 / rope["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    if rope.get("rope_type") == "llama3":
+        factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+        original = rope["original_max_position_embeddings"]
+        wavelen = 2 * np.pi / inv_freq
+        smooth = (original / wavelen - low) / (high - low)
+        scaled = np.where(wavelen > original / low, inv_freq / factor, inv_freq)
+        middle = (wavelen >= original / high) & (wavelen <= original / low)
+        inv_freq = np.where(middle, (1 - smooth) * inv_freq / factor + smooth * inv_freq, scaled)
+    seq = len(ids)
+    angles = np.arange(seq)[:, None] * inv_freq[None, :]
+    cos, sin = np.cos(angles), np.sin(angles)
+
+    def rms(x, weight):
+        return x / np.sqrt((x * x).mean(-1, keepdims=True) + eps) * weight
+
+    def rotate(x):  # x [heads, seq, head_dim]; pairs (i, i + head_dim/2)
+        half = head_dim // 2
+        a, b = x[..., :half], x[..., half:]
+        return np.concatenate([a * cos - b * sin, b * cos + a * sin], axis=-1)
+
+    x = w["model.embed_tokens.weight"][np.asarray(ids)]
+    mask = np.triu(np.full((seq, seq), -np.inf), 1)
+    for layer in range(config["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        h = rms(x, w[p + "input_layernorm.weight"])
+        proj = {}
+        for name in ("q", "k", "v"):
+            proj[name] = h @ w[p + f"self_attn.{name}_proj.weight"].T + w.get(p + f"self_attn.{name}_proj.bias", 0.0)
+        q = proj["q"].reshape(seq, heads, head_dim).transpose(1, 0, 2)
+        k = proj["k"].reshape(seq, kv_heads, head_dim).transpose(1, 0, 2)
+        v = proj["v"].reshape(seq, kv_heads, head_dim).transpose(1, 0, 2)
+        if p + "self_attn.q_norm.weight" in w:  # Qwen3: per-head RMSNorm before rotary
+            q = rms(q, w[p + "self_attn.q_norm.weight"])
+            k = rms(k, w[p + "self_attn.k_norm.weight"])
+        q, k = rotate(q), rotate(k)
+        group = heads // kv_heads
+        k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
+        scores = q @ k.transpose(0, 2, 1) / np.sqrt(head_dim) + mask
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        attn = (scores / scores.sum(-1, keepdims=True)) @ v
+        x = x + attn.transpose(1, 0, 2).reshape(seq, heads * head_dim) @ w[p + "self_attn.o_proj.weight"].T
+        h = rms(x, w[p + "post_attention_layernorm.weight"])
+        gate = h @ w[p + "mlp.gate_proj.weight"].T
+        up = h @ w[p + "mlp.up_proj.weight"].T
+        x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
+    x = rms(x, w["model.norm.weight"])
+    head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
+    return x @ head.T
+
+
+def part_check(args) -> None:
+    """Recompute every random fixture's logits with numpy_forward; fail past 1e-4 absolute."""
+    import numpy as np
+
+    worst = 0.0
+    for name in random_specs():
+        folder = args.out / name
+        stored = read_safetensors(folder / "logits.safetensors")
+        mine = numpy_forward(folder, stored["input_ids"].tolist())
+        diff = float(np.abs(mine - stored["logits"]).max())
+        worst = max(worst, diff)
+        print(f"{name}: numpy float64 vs transformers FP32 logits, max |diff| {diff:.2e}", flush=True)
+        if diff > 1e-4:
+            raise RuntimeError(f"{name}: numpy re-derivation differs by {diff}")
+    for path in sorted(args.out.glob("wp-tiny-logits-len*.safetensors")):
+        stored = read_safetensors(path)
+        mine = numpy_forward(args.model, stored["input_ids"].tolist())
+        diff = float(np.abs(mine - stored["logits"]).max())
+        worst = max(worst, diff)
+        print(f"{path.name}: numpy float64 vs transformers FP32 logits, max |diff| {diff:.2e}", flush=True)
+        if diff > 1e-4:
+            raise RuntimeError(f"{path.name}: numpy re-derivation differs by {diff}")
+    print(f"check passed (worst {worst:.2e})", flush=True)
+
+
+
+
 def part_tokenizer(args) -> None:
     from tokenizers import Tokenizer
 
@@ -289,7 +404,8 @@ def part_tokenizer(args) -> None:
     })
 
 
-PARTS = {"tokenizer": part_tokenizer, "ppl": part_ppl, "logits": part_logits, "random": part_random}
+PARTS = {"tokenizer": part_tokenizer, "ppl": part_ppl, "logits": part_logits, "random": part_random,
+         "check": part_check}
 
 
 def main() -> int:
@@ -304,7 +420,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"versions {versions()}", flush=True)
     parts = [p for p in args.only.split(",") if p]
-    if any(p != "tokenizer" for p in parts):
+    if any(p not in ("tokenizer", "check") for p in parts):
         exact_fp32(args.threads)
     failed = []
     for part in parts:
