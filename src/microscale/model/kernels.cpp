@@ -14,6 +14,8 @@ namespace microscale::model {
 // Below this many elements a parallel region costs more than it saves (and on a busy machine a
 // barrier can wait a whole scheduler time slice).
 constexpr std::int64_t kParallelMin = 1 << 16;
+// Up to this many rows a linear is computed as matrix-vector products.
+constexpr std::int64_t kGemvRows = 2;
 
 void rms_norm(ConstMatrixView x, std::span<const float> weight, double eps, MatrixView out) {
   const auto n = static_cast<std::int64_t>(weight.size());
@@ -42,9 +44,19 @@ void linear(ConstMatrixView x, ConstMatrixView weight, std::span<const float> bi
          bias.size(), y.rows, y.cols);
   }
   if (x.rows == 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(x.rows), static_cast<int>(weight.rows),
+  if (x.rows <= kGemvRows) {
+    // A few rows (decoding): matrix-vector products stream W once each, where sgemm would first
+    // repack all of W for a product with almost nothing in it.
+    for (std::int64_t r = 0; r < x.rows; ++r) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(weight.rows), static_cast<int>(weight.cols), 1.0f,
+                  weight.data.data(), static_cast<int>(weight.cols), x.data.data() + r * x.cols, 1, 0.0f,
+                  y.data.data() + r * y.cols, 1);
+    }
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(x.rows), static_cast<int>(weight.rows),
               static_cast<int>(x.cols), 1.0f, x.data.data(), static_cast<int>(x.cols), weight.data.data(),
-              static_cast<int>(weight.cols), 0.0f, y.data.data(), static_cast<int>(y.cols));
+                static_cast<int>(weight.cols), 0.0f, y.data.data(), static_cast<int>(y.cols));
+  }
   if (bias.empty()) return;
   const float* b = bias.data();
 #pragma omp parallel for schedule(static) if (y.rows * y.cols > kParallelMin)
@@ -134,9 +146,14 @@ void causal_attention(ConstMatrixView q, ConstMatrixView keys, ConstMatrixView v
         const std::int64_t visible = s.start + t0 + m;  // keys the block's last query sees
         const float* qb = q.data.data() + (b * s.seqlen + t0) * q_dim + h * s.head_dim;
         float* ob = out.data.data() + (b * s.seqlen + t0) * q_dim + h * s.head_dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(visible),
-                    static_cast<int>(s.head_dim), scale, qb, static_cast<int>(q_dim), k, static_cast<int>(kv_dim),
-                    0.0f, scores.data(), static_cast<int>(visible));
+        if (m == 1) {  // decoding: one query against the cache
+          cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(visible), static_cast<int>(s.head_dim), scale, k,
+                      static_cast<int>(kv_dim), qb, 1, 0.0f, scores.data(), 1);
+        } else {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(visible),
+                      static_cast<int>(s.head_dim), scale, qb, static_cast<int>(q_dim), k, static_cast<int>(kv_dim),
+                      0.0f, scores.data(), static_cast<int>(visible));
+        }
 #pragma omp parallel for schedule(static) if (m * visible > kParallelMin)
         for (std::int64_t i = 0; i < m; ++i) {
           float* row = scores.data() + i * visible;
@@ -153,9 +170,14 @@ void causal_attention(ConstMatrixView q, ConstMatrixView keys, ConstMatrixView v
           for (std::int64_t j = 0; j < keep; ++j) row[j] *= inv;
           std::fill(row + keep, row + visible, 0.0f);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(s.head_dim),
-                    static_cast<int>(visible), 1.0f, scores.data(), static_cast<int>(visible), v,
-                    static_cast<int>(kv_dim), 0.0f, ob, static_cast<int>(q_dim));
+        if (m == 1) {
+          cblas_sgemv(CblasRowMajor, CblasTrans, static_cast<int>(visible), static_cast<int>(s.head_dim), 1.0f, v,
+                      static_cast<int>(kv_dim), scores.data(), 1, 0.0f, ob, 1);
+        } else {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(s.head_dim),
+                      static_cast<int>(visible), 1.0f, scores.data(), static_cast<int>(visible), v,
+                      static_cast<int>(kv_dim), 0.0f, ob, static_cast<int>(q_dim));
+        }
       }
     }
   }

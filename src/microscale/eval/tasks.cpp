@@ -1,0 +1,199 @@
+#include "microscale/eval/tasks.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "microscale/core/error.hpp"
+#include "microscale/core/progress.hpp"
+#include "microscale/eval/metrics.hpp"
+
+namespace microscale::eval {
+namespace {
+
+using nlohmann::json;
+
+std::string where(const std::filesystem::path& path, int line) { return fmt::format("{}:{}", path.string(), line); }
+
+MultipleChoiceItem parse_multiple_choice(const json& j, const std::filesystem::path& path, int line) {
+  MultipleChoiceItem item;
+  item.line = line;
+  const auto context = j.find("context");
+  const auto choices = j.find("choices");
+  const auto label = j.find("label");
+  if (context == j.end() || !context->is_string()) fail("{}: \"context\" should be a string", where(path, line));
+  if (choices == j.end() || !choices->is_array() || choices->size() < 2) {
+    fail("{}: \"choices\" should be an array of at least two strings", where(path, line));
+  }
+  if (label == j.end() || !label->is_number_integer()) fail("{}: \"label\" should be an integer", where(path, line));
+  item.context = context->get<std::string>();
+  for (const auto& c : *choices) {
+    if (!c.is_string() || c.get<std::string>().empty()) {
+      fail("{}: every choice should be a non-empty string, found {}", where(path, line), c.dump());
+    }
+    item.choices.push_back(c.get<std::string>());
+  }
+  const auto l = label->get<std::int64_t>();
+  if (l < 0 || l >= static_cast<std::int64_t>(item.choices.size())) {
+    fail("{}: label {} is not an index into the {} choices", where(path, line), l, item.choices.size());
+  }
+  item.label = static_cast<int>(l);
+  if (item.context.empty()) fail("{}: \"context\" is empty", where(path, line));
+  return item;
+}
+
+LastWordItem parse_last_word(const json& j, const std::filesystem::path& path, int line) {
+  const auto text = j.find("text");
+  if (!text->is_string()) fail("{}: \"text\" should be a string", where(path, line));
+  LastWordItem item{text->get<std::string>(), line};
+  const auto space = item.text.find_last_of(' ');
+  if (space == std::string::npos || space == 0 || space + 1 == item.text.size()) {
+    fail("{}: \"text\" should be a context, a space, and a last word", where(path, line));
+  }
+  return item;
+}
+
+}  // namespace
+
+std::size_t code_point_count(std::string_view utf8) {
+  std::size_t count = 0;
+  for (char c : utf8) count += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;  // skip continuation bytes
+  return count;
+}
+
+TaskFile parse_task_lines(std::string_view content, const std::filesystem::path& path) {
+  TaskFile task;
+  task.path = path;
+  task.name = path.stem().string();
+  bool kind_known = false;
+  std::istringstream in{std::string(content)};
+  std::string text;
+  int line = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    if (!text.empty() && text.back() == '\r') text.pop_back();
+    if (text.find_first_not_of(" \t") == std::string::npos || text[text.find_first_not_of(" \t")] == '#') continue;
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const json::exception& e) {
+      fail("{}: not valid JSON ({})", where(path, line), e.what());
+    }
+    if (!j.is_object()) fail("{}: each line should be a JSON object", where(path, line));
+    TaskKind kind;
+    if (j.contains("choices") || j.contains("context")) {
+      kind = TaskKind::multiple_choice;
+    } else if (j.contains("text")) {
+      kind = TaskKind::last_word;
+    } else {
+      fail("{}: expected {{\"context\", \"choices\", \"label\"}} (multiple choice) or {{\"text\"}} (last word)",
+           where(path, line));
+    }
+    if (kind_known && kind != task.kind) {
+      fail("{}: mixes multiple-choice and last-word items; use one kind per file", where(path, line));
+    }
+    task.kind = kind;
+    kind_known = true;
+    if (kind == TaskKind::multiple_choice) {
+      task.multiple_choice.push_back(parse_multiple_choice(j, path, line));
+    } else {
+      task.last_word.push_back(parse_last_word(j, path, line));
+    }
+  }
+  if (!kind_known) fail("{}: no task items", path.string());
+  return task;
+}
+
+TaskFile load_task_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open task file", path.string());
+  std::stringstream s;
+  s << in.rdbuf();
+  return parse_task_lines(s.str(), path);
+}
+
+EncodedPair encode_pair(const EncodeFn& encode, std::string_view context, std::string_view continuation) {
+  std::string ctx(context);
+  std::string cont(continuation);
+  const auto kept = ctx.find_last_not_of(' ');
+  const std::size_t spaces = kept == std::string::npos ? ctx.size() : ctx.size() - kept - 1;
+  if (spaces > 0) {
+    cont = ctx.substr(ctx.size() - spaces) + cont;
+    ctx.resize(ctx.size() - spaces);
+  }
+  EncodedPair pair;
+  pair.context = encode(ctx);
+  const std::vector<std::int32_t> whole = encode(ctx + cont);
+  if (whole.size() > pair.context.size()) pair.continuation.assign(whole.begin() + pair.context.size(), whole.end());
+  return pair;
+}
+
+ContinuationScore score_continuation(const LogitsFn& logits, const EncodedPair& pair) {
+  if (pair.context.empty() || pair.continuation.empty()) {
+    fail("score_continuation: needs at least one context and one continuation token (got {} and {})",
+         pair.context.size(), pair.continuation.size());
+  }
+  // The model reads context + continuation minus its last token; row i predicts token i + 1.
+  std::vector<std::int32_t> input(pair.context);
+  input.insert(input.end(), pair.continuation.begin(), pair.continuation.end() - 1);
+  const Matrix out = logits(input);
+  ContinuationScore score;
+  score.greedy = true;
+  const std::int64_t first = static_cast<std::int64_t>(pair.context.size()) - 1;
+  for (std::size_t i = 0; i < pair.continuation.size(); ++i) {
+    const auto row = out.view().row(first + static_cast<std::int64_t>(i));
+    score.log_likelihood -= token_nll(row, pair.continuation[i]);
+    score.greedy = score.greedy && argmax(row) == pair.continuation[i];
+  }
+  return score;
+}
+
+TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const LogitsFn& logits, bool quiet) {
+  TaskResult result;
+  result.name = task.name;
+  result.kind = task.kind;
+  result.items = static_cast<std::int64_t>(task.size());
+  Progress progress("task " + task.name, result.items, quiet);
+  auto score = [&](std::string_view context, std::string_view continuation, int line) {
+    const EncodedPair pair = encode_pair(encode, context, continuation);
+    if (pair.context.empty() || pair.continuation.empty()) {
+      fail("{}: the {} encodes to no tokens", where(task.path, line),
+           pair.context.empty() ? "context" : "continuation");
+    }
+    return score_continuation(logits, pair);
+  };
+  double correct = 0.0, correct_norm = 0.0, nll_sum = 0.0;
+  if (task.kind == TaskKind::multiple_choice) {
+    for (const auto& item : task.multiple_choice) {
+      int best = 0, best_norm = 0;
+      double best_ll = -INFINITY, best_ll_norm = -INFINITY;
+      for (std::size_t c = 0; c < item.choices.size(); ++c) {
+        const double ll = score(item.context, item.choices[c], item.line).log_likelihood;
+        const double ll_norm = ll / static_cast<double>(code_point_count(item.choices[c]));
+        if (ll > best_ll) best_ll = ll, best = static_cast<int>(c);  // first maximum, as np.argmax
+        if (ll_norm > best_ll_norm) best_ll_norm = ll_norm, best_norm = static_cast<int>(c);
+      }
+      correct += best == item.label ? 1.0 : 0.0;
+      correct_norm += best_norm == item.label ? 1.0 : 0.0;
+      progress.advance();
+    }
+    result.acc_norm = correct_norm / static_cast<double>(result.items);
+  } else {
+    for (const auto& item : task.last_word) {
+      const auto space = item.text.find_last_of(' ');
+      const ContinuationScore s =
+          score(std::string_view(item.text).substr(0, space), std::string_view(item.text).substr(space), item.line);
+      correct += s.greedy ? 1.0 : 0.0;
+      nll_sum -= s.log_likelihood;
+      progress.advance();
+    }
+    result.ppl = std::exp(nll_sum / static_cast<double>(result.items));
+  }
+  progress.finish();
+  result.acc = correct / static_cast<double>(result.items);
+  return result;
+}
+
+}  // namespace microscale::eval
