@@ -1,0 +1,351 @@
+// Standalone GPU driver: the checks of tests/cuda/fp4_checks.hpp (PASS/FAIL lines) and the FP4 kernel
+// benchmark (markdown tables). scripts/gpu-run.sh builds it with plain nvcc on machines that lack the
+// library's Debian dependencies; the CPU references are the real formats/rotation sources.
+//
+//   fp4_driver --checks [--quick]        run the checks, exit 1 if any fails
+//   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE)
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "cuda/fp4_checks.hpp"
+#include "microscale/core/error.hpp"
+
+namespace ms = microscale;
+namespace mc = microscale::cuda;
+using ms::formats::Format;
+
+namespace {
+
+#define CK(call) mc::check_cuda((call), #call)
+
+int run_checks(bool quick) {
+  const auto results = mc::checks::run_all(quick);
+  int failed = 0;
+  for (const auto& r : results) {
+    std::printf("%s  %s: %s\n", r.pass ? "PASS" : "FAIL", r.name.c_str(), r.detail.c_str());
+    failed += r.pass ? 0 : 1;
+  }
+  std::printf("checks: %zu run, %d failed\n", results.size(), failed);
+  return failed == 0 ? 0 : 1;
+}
+
+// ---- timing ----------------------------------------------------------------------------------
+// `body(i)` enqueues one operation on `stream` (i rotates among input copies so that repeated runs
+// stream from HBM, not L2). Captured as a CUDA graph of `per_graph` operations so that launch gaps do
+// not count; the median over `reps` graph replays, divided by per_graph, is the time per operation.
+double time_us(cudaStream_t stream, const std::function<void(int)>& body, int per_graph = 20, int reps = 25) {
+  for (int i = 0; i < 3; ++i) body(i);  // warm-up outside the graph (module load, workspace, cuBLAS)
+  CK(cudaStreamSynchronize(stream));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  for (int i = 0; i < per_graph; ++i) body(i);
+  CK(cudaStreamEndCapture(stream, &graph));
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  CK(cudaGraphLaunch(exec, stream));  // warm replay
+  cudaEvent_t start, stop;
+  CK(cudaEventCreate(&start));
+  CK(cudaEventCreate(&stop));
+  std::vector<float> ms_list;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(start, stream));
+    CK(cudaGraphLaunch(exec, stream));
+    CK(cudaEventRecord(stop, stream));
+    CK(cudaEventSynchronize(stop));
+    float t = 0;
+    CK(cudaEventElapsedTime(&t, start, stop));
+    ms_list.push_back(t);
+  }
+  CK(cudaEventDestroy(start));
+  CK(cudaEventDestroy(stop));
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  std::sort(ms_list.begin(), ms_list.end());
+  return 1000.0 * ms_list[ms_list.size() / 2] / per_graph;
+}
+
+// Uniform values in [-scale, scale) from a xorshift stream (fast enough for gigabytes of weights).
+std::vector<std::uint16_t> random_bf16(std::size_t n, std::uint32_t seed, float scale) {
+  std::uint64_t state = 0x9E3779B97F4A7C15ULL * (seed + 1);
+  std::vector<std::uint16_t> v(n);
+  for (auto& x : v) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    const float u = static_cast<float>(state >> 40) * 0x1p-24f * 2.0f - 1.0f;
+    x = ms::formats::bf16_from_float(u * scale);
+  }
+  return v;
+}
+
+// Random codes and plausible scales straight into the device layout (the benchmark does not need a
+// CPU quantization of 1.9 GB of weights; the checks cover correctness).
+mc::Fp4Weight random_fp4(Format f, std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows * cols / 2));
+  std::uint64_t state = 0x2545F4914F6CDD1DULL * (seed + 1);
+  for (auto& c : codes) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    c = static_cast<std::uint8_t>(state >> 56);
+  }
+  const int group = f == Format::mxfp4 ? 32 : 16;
+  std::vector<std::uint8_t> scales(static_cast<std::size_t>(rows * cols / group));
+  std::uniform_int_distribution<int> sc(f == Format::mxfp4 ? 118 : 0x30, f == Format::mxfp4 ? 122 : 0x70);
+  for (auto& s : scales) s = static_cast<std::uint8_t>(sc(rng));
+  return mc::upload_weight(f, rows, cols, codes, scales, 1000.0f);
+}
+
+struct Markdown {
+  std::string text;
+  void line(const char* fmt_text, ...) __attribute__((format(printf, 2, 3))) {
+    char buf[1024];
+    va_list args;
+    va_start(args, fmt_text);
+    std::vsnprintf(buf, sizeof buf, fmt_text, args);
+    va_end(args);
+    std::printf("%s\n", buf);
+    std::fflush(stdout);
+    text += buf;
+    text += "\n";
+  }
+};
+
+constexpr double kL2Flush = 160.0 * 1024 * 1024;  // rotate copies until this many bytes are touched (> 3x L2)
+
+int copies_for(double bytes) { return std::clamp(static_cast<int>(kL2Flush / bytes) + 1, 1, 20); }
+
+int run_bench(const char* out_path) {
+  Markdown md;
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t stream;
+  CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  md.line("# FP4 kernel benchmark on %s (%d SMs, L2 %d MB)", prop.name, prop.multiProcessorCount,
+          prop.l2CacheSize / (1024 * 1024));
+  md.line("%s", "");
+  md.line("Times are medians of 25 replays of a CUDA graph of 20 operations (CUDA events), inputs rotated "
+          "among copies so that more than 160 MB is touched between reuses (L2 is not warm).");
+  md.line("%s", "");
+
+  // Copy bandwidth: bytes read + bytes written.
+  const std::size_t copy_bytes = 1ull << 30;
+  mc::DeviceArray<std::uint8_t> src(copy_bytes), dst(copy_bytes);
+  CK(cudaMemset(src.data(), 1, copy_bytes));
+  const double copy_us = time_us(stream, [&](int) {
+    CK(cudaMemcpyAsync(dst.data(), src.data(), copy_bytes, cudaMemcpyDeviceToDevice, stream));
+  }, 5, 11);
+  const double copy_gbs = 2.0 * copy_bytes / (copy_us * 1e3);
+  md.line("Device-to-device copy of 1 GiB: %.1f us, **%.0f GB/s** (read + write); the fractions below are of this.",
+          copy_us, copy_gbs);
+  md.line("%s", "");
+
+  mc::Blas blas;
+  mc::GemvWorkspace workspace;
+  struct Shape { const char* name; std::int64_t n, k; };
+  const Shape shapes[] = {{"8B q/o", 4096, 4096},     {"8B k/v", 1024, 4096},     {"8B gate/up", 14336, 4096},
+                          {"8B down", 4096, 14336},   {"70B q/o", 8192, 8192},    {"70B k/v", 1024, 8192},
+                          {"70B gate/up", 28672, 8192}, {"70B down", 8192, 28672}};
+  const std::int64_t batches[] = {1, 4, 16, 64, 2048};
+
+  md.line("## W4A16 linear y = x W^T (BF16 x and y, FP32 accumulation)");
+  md.line("%s", "");
+  md.line("FP4 path: the GEMV kernel for batch <= 16 (batch 64 = 4 passes of 16); `deq+cuBLAS` = dequantize the FP4 "
+          "weight to BF16 and call cuBLAS (the large-batch path; timed together). GB/s counts weights (codes + "
+          "scales), x and y once.");
+  md.line("%s", "");
+  md.line("| shape | N x K | batch | cuBLAS BF16 us | MXFP4 us | MXFP4 GB/s | of copy | speedup | NVFP4 us | NVFP4 GB/s | "
+          "of copy | speedup | path |");
+  md.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const Shape& s : shapes) {
+    const double bf16_bytes = 2.0 * s.n * s.k;
+    const int bf16_copies = copies_for(bf16_bytes);
+    std::vector<mc::DeviceArray<std::uint16_t>> wb;
+    for (int c = 0; c < bf16_copies; ++c) {
+      wb.emplace_back(static_cast<std::size_t>(s.n * s.k));
+      const auto host = random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f);
+      wb.back().upload(host);
+    }
+    std::vector<mc::Fp4Weight> wq[2];
+    const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
+    for (int f = 0; f < 2; ++f) {
+      mc::Fp4Weight probe = random_fp4(fmts[f], s.n, s.k, 5);
+      const int c = copies_for(static_cast<double>(probe.bytes()));
+      wq[f].push_back(std::move(probe));
+      for (int i = 1; i < c; ++i) wq[f].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
+    }
+    mc::DeviceArray<std::uint16_t> scratch(static_cast<std::size_t>(s.n * s.k));  // dequantized weight
+    for (std::int64_t batch : batches) {
+      const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
+      mc::DeviceArray<std::uint16_t> x(xh.size()), y(static_cast<std::size_t>(batch * s.n));
+      x.upload(xh);
+      const double t_blas = time_us(stream, [&](int i) {
+        blas.gemm_bf16(x.data(), wb[i % wb.size()].data(), batch, s.n, s.k, y.data(), stream);
+      });
+      double t[2], gbs[2];
+      const char* path = batch <= 64 ? "gemv" : "deq+cuBLAS";
+      for (int f = 0; f < 2; ++f) {
+        const auto& ws = wq[f];
+        if (batch <= 64) {
+          t[f] = time_us(stream, [&](int i) {
+            mc::gemv_w4a16(ws[i % ws.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+          });
+        } else {
+          t[f] = time_us(stream, [&](int i) {
+            mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
+            blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
+          }, 5, 11);
+        }
+        const double bytes = static_cast<double>(ws[0].bytes()) + 2.0 * batch * (s.k + s.n);
+        gbs[f] = bytes / (t[f] * 1e3);
+      }
+      md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f | %.0f%% | %.2fx | %.1f | %.0f | %.0f%% | %.2fx | %s |", s.name,
+              static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
+              gbs[0], 100.0 * gbs[0] / copy_gbs, t_blas / t[0], t[1], gbs[1], 100.0 * gbs[1] / copy_gbs,
+              t_blas / t[1], path);
+      if (batch == 64) {
+        // The other large-batch option at batch 64, for the record.
+        double td[2];
+        for (int f = 0; f < 2; ++f) {
+          const auto& ws = wq[f];
+          td[f] = time_us(stream, [&](int i) {
+            mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
+            blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
+          }, 5, 11);
+        }
+        md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS |", s.name,
+                static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, td[0], t_blas / td[0], td[1],
+                t_blas / td[1]);
+      }
+    }
+  }
+  md.line("%s", "");
+
+  // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
+  md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV");
+  md.line("%s", "");
+  md.line("| shape | N x K | batch | format | GEMV only us | fused us | separate (hadamard + GEMV) us | hadamard alone us |");
+  md.line("|---|---|---|---|---|---|---|---|");
+  const Shape rot_shapes[] = {{"8B gate/up", 14336, 4096}, {"8B down", 4096, 14336}, {"70B down", 8192, 28672}};
+  for (const Shape& s : rot_shapes) {
+    const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 42}, s.k);
+    for (Format f : {Format::mxfp4, Format::nvfp4}) {
+      std::vector<mc::Fp4Weight> ws;
+      mc::Fp4Weight probe = random_fp4(f, s.n, s.k, 3);
+      const int c = copies_for(static_cast<double>(probe.bytes()));
+      ws.push_back(std::move(probe));
+      for (int i = 1; i < c; ++i) ws.push_back(random_fp4(f, s.n, s.k, 3 + i));
+      for (std::int64_t batch : {1, 16}) {
+        const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
+        mc::DeviceArray<std::uint16_t> x(xh.size()), xr(xh.size()), y(static_cast<std::size_t>(batch * s.n));
+        x.upload(xh);
+        const double plain = time_us(stream, [&](int i) {
+          mc::gemv_w4a16(ws[i % ws.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+        });
+        const double fused = time_us(stream, [&](int i) {
+          mc::gemv_w4a16(ws[i % ws.size()], x.data(), batch, y.data(), &rot, workspace, stream);
+        });
+        const double separate = time_us(stream, [&](int i) {
+          mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream);
+          mc::gemv_w4a16(ws[i % ws.size()], xr.data(), batch, y.data(), nullptr, workspace, stream);
+        });
+        const double alone = time_us(stream, [&](int) { mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream); });
+        md.line("| %s | %lldx%lld | %lld | %s | %.1f | %.1f | %.1f | %.1f |", s.name, static_cast<long long>(s.n),
+                static_cast<long long>(s.k), static_cast<long long>(batch),
+                std::string(ms::formats::format_name(f)).c_str(), plain, fused, separate, alone);
+      }
+    }
+  }
+  md.line("%s", "");
+
+  // ---- bandwidth of the activation kernels on a large input ----
+  md.line("## Activation kernels on 8192 x 8192 BF16 (bandwidth)");
+  md.line("%s", "");
+  md.line("| kernel | us | GB/s | of copy |");
+  md.line("|---|---|---|---|");
+  {
+    const std::int64_t rows = 8192, cols = 8192;
+    const std::size_t n = static_cast<std::size_t>(rows * cols);
+    std::vector<mc::DeviceArray<std::uint16_t>> xs;
+    for (int c = 0; c < 2; ++c) {
+      xs.emplace_back(n);
+      xs.back().upload(random_bf16(n, 100 + c, 1.0f));
+    }
+    mc::DeviceArray<std::uint16_t> y(n);
+    mc::DeviceArray<std::uint8_t> codes(n / 2), scales(n / 16);
+    auto report = [&](const char* name, double us, double bytes) {
+      const double g = bytes / (us * 1e3);
+      md.line("| %s | %.1f | %.0f | %.0f%% |", name, us, g, 100.0 * g / copy_gbs);
+    };
+    for (int block : {16, 32, 64, 128, 256}) {
+      const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{block, true, 1}, cols);
+      const double us = time_us(stream, [&](int i) { mc::hadamard_bf16(rot, xs[i % 2].data(), y.data(), rows, cols, stream); }, 10, 15);
+      const std::string name = "hadamard b=" + std::to_string(block) + " (bf16 -> bf16)";
+      report(name.c_str(), us, 4.0 * n);
+    }
+    const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 1}, cols);
+    for (Format f : {Format::mxfp4, Format::nvfp4}) {
+      const double group = f == Format::mxfp4 ? 32.0 : 16.0;
+      const double bytes = 2.0 * n + n / 2.0 + n / group;
+      for (bool rotate : {false, true}) {
+        const double us = time_us(stream, [&](int i) {
+          mc::rotate_quantize(xs[i % 2].data(), rows, cols, rotate ? &rot : nullptr, f, 100.0f, codes.data(),
+                              scales.data(), stream);
+        }, 10, 15);
+        const std::string name = std::string(rotate ? "rotate(b=128)+quantize " : "quantize ") +
+                                 std::string(ms::formats::format_name(f));
+        report(name.c_str(), us, bytes);
+      }
+    }
+  }
+  CK(cudaStreamDestroy(stream));
+  if (out_path != nullptr) {
+    if (FILE* fp = std::fopen(out_path, "w")) {
+      std::fputs(md.text.c_str(), fp);
+      std::fclose(fp);
+    } else {
+      std::fprintf(stderr, "cannot write %s\n", out_path);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool checks = false, bench = false, quick = false;
+  const char* out = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--checks")) checks = true;
+    else if (!std::strcmp(argv[i], "--bench")) bench = true;
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--checks [--quick]] [--bench [--out FILE]]\n", argv[0]);
+      return 2;
+    }
+  }
+  const char* why = nullptr;
+  if (mc::device_count(&why) == 0) {
+    std::printf("SKIP  no CUDA device: %s\n", why);
+    return 0;
+  }
+  try {
+    int rc = 0;
+    if (checks) rc |= run_checks(quick);
+    if (bench) rc |= run_bench(out);
+    return rc;
+  } catch (const std::exception& e) {
+    std::printf("FAIL  exception: %s\n", e.what());
+    return 1;
+  }
+}

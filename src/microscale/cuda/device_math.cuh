@@ -1,0 +1,113 @@
+#pragma once
+// Device helpers shared by the kernels: scale codecs ported bit-for-bit from formats/codecs.cpp, the
+// E2M1 nibble decoder, and the warp-level Hadamard transform of 8 values per lane.
+// Every FP32 operation whose rounding the CPU reference fixes is written with an explicit _rn
+// intrinsic, so nvcc cannot contract it into an FMA and change the bits.
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace microscale::cuda::detail {
+
+// ---- scale codecs (same results as formats::e8m0_to_float / e4m3_to_float / e4m3_from_float) ----
+__device__ __forceinline__ float e8m0_to_float_dev(std::uint32_t code) {
+  if (code == 0xFFu) return __int_as_float(0x7FC00000);
+  if (code == 0u) return __int_as_float(0x00400000);  // 2^-127, an FP32 subnormal
+  return __int_as_float(static_cast<int>(code << 23));
+}
+
+__device__ __forceinline__ float e4m3_to_float_dev(std::uint32_t code) {
+  const std::uint32_t magnitude = code & 0x7Fu;
+  if (magnitude == 0x7Fu) return __int_as_float(0x7FC00000);
+  const std::uint32_t exponent = magnitude >> 3;
+  const std::uint32_t mantissa = magnitude & 0x7u;
+  const float value = exponent == 0 ? static_cast<float>(mantissa) * 0x1p-9f
+                                    : __int_as_float(static_cast<int>(((exponent - 7u + 127u) << 23) | (mantissa << 20)));
+  return (code & 0x80u) ? -value : value;
+}
+
+// Positive finite x only (scales are amax-based), saturating at 448, round to nearest even.
+__device__ __forceinline__ std::uint32_t e4m3_from_positive_dev(float a) {
+  if (!(a == a)) return 0x7Fu;
+  if (a >= 448.0f) return 0x7Eu;
+  if (a < 0.015625f) {
+    const float steps = __fmul_rn(a, 512.0f);
+    const auto lower = static_cast<std::uint32_t>(steps);
+    const float frac = __fsub_rn(steps, static_cast<float>(lower));
+    return lower + ((frac > 0.5f || (frac == 0.5f && (lower & 1u))) ? 1u : 0u);
+  }
+  const std::uint32_t u = static_cast<std::uint32_t>(__float_as_int(a));
+  const std::uint32_t r = (u + ((1u << 19) - 1u) + ((u >> 20) & 1u)) >> 20 << 20;
+  const std::uint32_t exponent = (r >> 23) - 127u + 7u;
+  const std::uint32_t code = (exponent << 3) | ((r >> 20) & 0x7u);
+  return code < 0x7Eu ? code : 0x7Eu;
+}
+
+// E2M1 code of q (formats::detail::e2m1_code): midpoint thresholds, ties to the even code, sign bit 3.
+__device__ __forceinline__ std::uint32_t e2m1_code_dev(float q) {
+  const float a = fabsf(q);
+  const std::uint32_t magnitude = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) +
+                                  (a >= 3.5f) + (a > 5.0f);
+  return magnitude | ((static_cast<std::uint32_t>(__float_as_int(q)) >> 28) & 0x8u);
+}
+
+// Two E2M1 nibbles at bit 0 and bit 16 of `w` as an FP16 pair scaled by 2^-14: the 3 magnitude bits
+// become FP16 exponent/mantissa bits [11:9] (E2M1's subnormal 0.5 lands on FP16's subnormal range,
+// so no special case), the sign goes to bit 15. Three integer operations for two weights; the
+// caller multiplies by 2^14 once per group (folded into the group scale).
+__device__ __forceinline__ float2 e2m1_pair_scaled(std::uint32_t w) {
+  const std::uint32_t bits = ((w << 9) & 0x0E000E00u) | ((w << 12) & 0x80008000u);
+  __half2 h;
+  *reinterpret_cast<std::uint32_t*>(&h) = bits;
+  return __half22float2(h);
+}
+
+// ---- the warp-level block Hadamard transform ------------------------------------------------------
+// A warp holds 256 consecutive values of a row, 8 per lane (lane l has elements 8l .. 8l+7). Computes
+// v <- (v * factor) H_b per block of b (b a power of two in 2..256), with exactly the operations of
+// rotation::rotate_rows: one rounded multiply by the factor, then butterflies of strides 1, 2, 4, ...
+// (a + b low, a - b high). Strides below 8 stay in registers; larger strides exchange with lane
+// l ^ (stride / 8). All 32 lanes must call it (shuffles), with `block` uniform across the warp.
+__device__ __forceinline__ void warp_hadamard8(float (&v)[8], int block) {
+#pragma unroll
+  for (int h = 1; h < 8; h *= 2) {
+    if (h < block) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        if ((i & h) == 0) {
+          const float a = v[i];
+          const float b = v[i + h];
+          v[i] = __fadd_rn(a, b);
+          v[i + h] = __fsub_rn(a, b);
+        }
+      }
+    }
+  }
+  const int lane = static_cast<int>(threadIdx.x & 31u);
+  for (int h = 8; h < block; h *= 2) {
+    const int partner_mask = h / 8;
+    const bool upper = (lane & partner_mask) != 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float other = __shfl_xor_sync(0xFFFFFFFFu, v[i], partner_mask);
+      v[i] = upper ? __fsub_rn(other, v[i]) : __fadd_rn(v[i], other);
+    }
+  }
+}
+
+__device__ __forceinline__ void bf16x8_to_float(const uint4& raw, float (&v)[8]) {
+  const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = __int_as_float(static_cast<int>(words[i] << 16));
+    v[2 * i + 1] = __int_as_float(static_cast<int>(words[i] & 0xFFFF0000u));
+  }
+}
+
+__device__ __forceinline__ std::uint32_t pack_bf16x2(float lo, float hi) {
+  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const std::uint32_t*>(&p);
+}
+
+}  // namespace microscale::cuda::detail

@@ -1,0 +1,363 @@
+// W4A16 GEMV for batch 1..16: FP4 weights streamed from device memory, BF16 activations staged (and
+// optionally Hadamard-rotated) in shared memory as FP32, FP32 accumulation, BF16 output.
+//
+// Work split. A block has 8 warps; a warp owns 4 consecutive rows (2 at batch 16; a tile of 32 rows
+// per block) and walks them along K: lane l reads 16 bytes (32 codes) of each of its rows at k = 32 l + 1024 i, so a
+// warp reads 512 contiguous bytes per row per step (coalesced 16-byte loads, 4 rows in flight).
+// Blocks are persistent over row tiles. K is cut into chunks that fit shared memory (and, for short
+// outputs such as k/v projections, into more chunks so that every SM gets work): each block stages
+// its chunk of the activations once and then streams all its row tiles. With more than one chunk the
+// partial sums meet in an FP32 scratch through atomicAdd and a second kernel rounds them to BF16.
+//
+// Decoding. Two E2M1 nibbles become an FP16 pair with three integer operations (e2m1_pair_scaled),
+// one conversion gives two floats scaled by 2^-14; 2^14 is folded into the group scale. Nibbles p and
+// p + 4 of a 32-bit word are decoded together, so the activations they meet are x[8j + p] and
+// x[8j + p + 4]: two float4 loads from shared memory per 8 weights, reused by the warp's 4 rows.
+// Shared memory rows carry 4 floats of padding per 32, so the 8 lanes of a quarter-warp reading
+// float4s 32 floats apart hit distinct banks.
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include <cuda_runtime.h>
+
+#include "microscale/cuda/device_math.cuh"
+#include "microscale/cuda/launchers.hpp"
+
+namespace microscale::cuda::detail {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+// Rows per warp: 4 reuse each staged activation 4 times; at batch 16 two keep the accumulators in
+// registers (4 spilled).
+__host__ __device__ constexpr int rows_per_warp(int batch_tile) { return batch_tile >= 16 ? 2 : 4; }
+constexpr int kStep = 1024;                         // K elements a warp covers per step (32 lanes x 32)
+constexpr int kSharedBudget = 100 * 1024;           // bytes of staged activations per block
+
+__host__ __device__ constexpr int padded_index(int k) { return k + (k >> 5) * 4; }
+
+struct GemvParams {
+  const std::uint8_t* codes;
+  const std::uint8_t* scales;
+  std::int64_t rows;
+  std::int64_t cols;
+  std::int64_t padded_cols;
+  float out_scale;
+  const std::uint16_t* x;
+  int batch;
+  const float* rotation;
+  int rotation_block;
+  std::uint16_t* y;
+  float* partial;
+  int chunk;   // K elements per chunk (blockIdx.y)
+  int chunks;
+};
+
+template <int KIND>
+__device__ __forceinline__ float group_scale_times_2p14(std::uint32_t code) {
+  if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
+    if (code == 0xFFu) return __int_as_float(0x7FC00000);
+    const std::uint32_t biased = code + 14u;  // 2^(code - 127) * 2^14; code 0 (2^-127) gives 2^-113
+    return __int_as_float(static_cast<int>((biased < 255u ? biased : 255u) << 23));
+  } else {
+    return e4m3_to_float_dev(code) * 16384.0f;
+  }
+}
+
+template <int KIND, int B, bool ROTATE>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
+  constexpr int kRowsPerWarp = rows_per_warp(B);
+  constexpr int kRowsPerTile = kWarps * kRowsPerWarp;
+  extern __shared__ float4 shared4[];
+  float* xs = reinterpret_cast<float*>(shared4);
+  const int stride = padded_index(p.chunk);
+  const std::int64_t k0 = static_cast<std::int64_t>(blockIdx.y) * p.chunk;
+  const int kc = static_cast<int>(min(static_cast<std::int64_t>(p.chunk), p.padded_cols - k0));
+  const int warp = static_cast<int>(threadIdx.x >> 5);
+  const int lane = static_cast<int>(threadIdx.x & 31);
+
+  // ---- stage (and rotate) this chunk of the activations: a warp per 256-element segment ----
+  const int segments = (kc + 255) / 256;
+  for (int t = warp; t < B * segments; t += kWarps) {
+    const int b = t / segments;
+    const int local = (t % segments) * 256 + lane * 8;
+    const std::int64_t k = k0 + local;
+    float v[8];
+    if (b < p.batch && k < p.cols) {
+      const uint4 raw = __ldg(reinterpret_cast<const uint4*>(p.x + static_cast<std::int64_t>(b) * p.cols + k));
+      bf16x8_to_float(raw, v);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = 0.0f;
+    }
+    if constexpr (ROTATE) {
+      if (k < p.cols) {
+        const float4 f0 = __ldg(reinterpret_cast<const float4*>(p.rotation + k));
+        const float4 f1 = __ldg(reinterpret_cast<const float4*>(p.rotation + k + 4));
+        const float f[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) v[i] = __fmul_rn(v[i], f[i]);
+      }
+      warp_hadamard8(v, p.rotation_block);
+    }
+    if (local < kc) {
+      float4* dst = reinterpret_cast<float4*>(xs + b * stride + padded_index(local));
+      dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+      dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+    }
+  }
+  __syncthreads();
+
+  // ---- stream the row tiles ----
+  const std::int64_t row_bytes = p.padded_cols / 2;
+  constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
+  const std::int64_t scales_per_row = p.padded_cols / kGroup;
+  const std::int64_t tiles = (p.rows + kRowsPerTile - 1) / kRowsPerTile;
+  for (std::int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const std::int64_t row0 = tile * kRowsPerTile + warp * kRowsPerWarp;
+    float acc[kRowsPerWarp][B];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r)
+#pragma unroll
+      for (int b = 0; b < B; ++b) acc[r][b] = 0.0f;
+
+    for (int local = lane * 32; local < kc; local += kStep) {
+      const std::int64_t k = k0 + local;
+      uint4 packed[kRowsPerWarp];
+      std::uint32_t scale_bits[kRowsPerWarp];
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        const std::int64_t row = row0 + r;
+        if (row < p.rows) {
+          packed[r] = __ldcs(reinterpret_cast<const uint4*>(p.codes + row * row_bytes + k / 2));
+          if constexpr (kGroup == 32) {
+            scale_bits[r] = __ldg(p.scales + row * scales_per_row + k / 32);
+          } else {
+            scale_bits[r] = __ldg(reinterpret_cast<const unsigned short*>(p.scales + row * scales_per_row + k / 16));
+          }
+        } else {
+          packed[r] = make_uint4(0, 0, 0, 0);
+          scale_bits[r] = 0;
+        }
+      }
+      float s0[kRowsPerWarp], s1[kRowsPerWarp];
+#pragma unroll
+      for (int r = 0; r < kRowsPerWarp; ++r) {
+        s0[r] = group_scale_times_2p14<KIND>(scale_bits[r] & 0xFFu);
+        s1[r] = kGroup == 32 ? s0[r] : group_scale_times_2p14<KIND>(scale_bits[r] >> 8);
+      }
+      const float* xk = xs + padded_index(local);
+      // Small batches keep one FP32 partial per (row, group) and scale it once per group (fewer
+      // multiplies); larger batches scale the decoded weights once and reuse them for every row of x.
+      if constexpr (B <= 2) {
+        float part[2][kRowsPerWarp][B];
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int r = 0; r < kRowsPerWarp; ++r)
+#pragma unroll
+            for (int b = 0; b < B; ++b) part[h][r][b] = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          float w[kRowsPerWarp][8];
+#pragma unroll
+          for (int r = 0; r < kRowsPerWarp; ++r) {
+            const std::uint32_t word = j == 0 ? packed[r].x : j == 1 ? packed[r].y : j == 2 ? packed[r].z : packed[r].w;
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+              const float2 f = e2m1_pair_scaled(word >> (4 * q));
+              w[r][q] = f.x;
+              w[r][q + 4] = f.y;
+            }
+          }
+#pragma unroll
+          for (int b = 0; b < B; ++b) {
+            const float4 a0 = *reinterpret_cast<const float4*>(xk + b * stride + 8 * j);
+            const float4 a1 = *reinterpret_cast<const float4*>(xk + b * stride + 8 * j + 4);
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; ++r) {
+              float s = part[j >> 1][r][b];
+              s = fmaf(w[r][0], a0.x, s);
+              s = fmaf(w[r][1], a0.y, s);
+              s = fmaf(w[r][2], a0.z, s);
+              s = fmaf(w[r][3], a0.w, s);
+              s = fmaf(w[r][4], a1.x, s);
+              s = fmaf(w[r][5], a1.y, s);
+              s = fmaf(w[r][6], a1.z, s);
+              s = fmaf(w[r][7], a1.w, s);
+              part[j >> 1][r][b] = s;
+            }
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r)
+#pragma unroll
+          for (int b = 0; b < B; ++b) acc[r][b] += part[0][r][b] * s0[r] + part[1][r][b] * s1[r];
+      } else {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          float w[kRowsPerWarp][8];
+#pragma unroll
+          for (int r = 0; r < kRowsPerWarp; ++r) {
+            const std::uint32_t word = j == 0 ? packed[r].x : j == 1 ? packed[r].y : j == 2 ? packed[r].z : packed[r].w;
+            const float s = j < 2 ? s0[r] : s1[r];
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+              const float2 f = e2m1_pair_scaled(word >> (4 * q));
+              w[r][q] = f.x * s;
+              w[r][q + 4] = f.y * s;
+            }
+          }
+#pragma unroll
+          for (int b = 0; b < B; ++b) {
+            const float4 a0 = *reinterpret_cast<const float4*>(xk + b * stride + 8 * j);
+            const float4 a1 = *reinterpret_cast<const float4*>(xk + b * stride + 8 * j + 4);
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; ++r) {
+              float s = acc[r][b];
+              s = fmaf(w[r][0], a0.x, s);
+              s = fmaf(w[r][1], a0.y, s);
+              s = fmaf(w[r][2], a0.z, s);
+              s = fmaf(w[r][3], a0.w, s);
+              s = fmaf(w[r][4], a1.x, s);
+              s = fmaf(w[r][5], a1.y, s);
+              s = fmaf(w[r][6], a1.z, s);
+              s = fmaf(w[r][7], a1.w, s);
+              acc[r][b] = s;
+            }
+          }
+        }
+      }
+    }
+
+    // ---- reduce across the warp and write ----
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+#pragma unroll
+      for (int b = 0; b < B; ++b) {
+        float s = acc[r][b];
+#pragma unroll
+        for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, off);
+        const std::int64_t row = row0 + r;
+        if (lane == ((r * B + b) & 31) && row < p.rows && b < p.batch) {
+          const float value = s * p.out_scale;
+          if (p.chunks == 1) {
+            const __nv_bfloat16 o = __float2bfloat16_rn(value);
+            p.y[static_cast<std::int64_t>(b) * p.rows + row] = *reinterpret_cast<const std::uint16_t*>(&o);
+          } else {
+            atomicAdd(p.partial + static_cast<std::int64_t>(b) * p.rows + row, value);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Rounds the split-K sums to BF16 and leaves the scratch zeroed for the next call.
+__global__ void finish_split_k(float* partial, std::uint16_t* y, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const __nv_bfloat16 o = __float2bfloat16_rn(partial[i]);
+    y[i] = *reinterpret_cast<const std::uint16_t*>(&o);
+    partial[i] = 0.0f;
+  }
+}
+
+struct DeviceFacts {
+  int sms = 0;
+  int max_shared = 0;
+};
+
+DeviceFacts device_facts() {
+  static std::mutex mutex;
+  static std::map<int, DeviceFacts> cache;
+  int device = 0;
+  cudaGetDevice(&device);
+  const std::lock_guard lock(mutex);
+  auto it = cache.find(device);
+  if (it == cache.end()) {
+    DeviceFacts f;
+    cudaDeviceGetAttribute(&f.sms, cudaDevAttrMultiProcessorCount, device);
+    cudaDeviceGetAttribute(&f.max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+    it = cache.emplace(device, f).first;
+  }
+  return it->second;
+}
+
+// Blocks per SM for a kernel at a shared-memory size (cached: the occupancy query costs host time).
+int blocks_per_sm(const void* kernel, int shared_bytes) {
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, int> cache;
+  const std::lock_guard lock(mutex);
+  const auto key = std::make_pair(kernel, shared_bytes);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBudget + 16 * 1024);
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, shared_bytes) != cudaSuccess) blocks = 1;
+  blocks = std::max(blocks, 1);
+  cache.emplace(key, blocks);
+  return blocks;
+}
+
+template <int KIND, int B, bool ROTATE>
+cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
+  const void* kernel = reinterpret_cast<const void*>(&gemv_kernel<KIND, B, ROTATE>);
+  const DeviceFacts facts = device_facts();
+  const std::int64_t kp = a.padded_cols;
+  // The largest chunk whose staged activations fit the budget (a multiple of a warp step).
+  const std::int64_t fit = static_cast<std::int64_t>(kSharedBudget / (B * 4.5)) / kStep * kStep;
+  std::int64_t chunk = kp <= std::max<std::int64_t>(fit, kStep) ? kp : std::max<std::int64_t>(fit, kStep);
+  constexpr int kRowsPerTile = kWarps * rows_per_warp(B);
+  const std::int64_t tiles = (a.rows + kRowsPerTile - 1) / kRowsPerTile;
+  const int shared_full = static_cast<int>(B * padded_index(static_cast<int>(chunk)) * sizeof(float));
+  const int target = facts.sms * blocks_per_sm(kernel, shared_full);
+  // Too few row tiles to fill the chip: cut K further (each extra chunk re-stages only its slice).
+  const std::int64_t chunks_for_fill = (target + tiles - 1) / tiles;
+  if (chunks_for_fill > 1) {
+    const std::int64_t want = (kp + chunks_for_fill - 1) / chunks_for_fill;
+    chunk = std::min(chunk, std::max<std::int64_t>(kStep, (want + kStep - 1) / kStep * kStep));
+  }
+  const std::int64_t chunks = (kp + chunk - 1) / chunk;
+  const int shared = static_cast<int>(B * padded_index(static_cast<int>(chunk)) * sizeof(float));
+  const int per_sm = blocks_per_sm(kernel, shared);
+  const std::int64_t grid_x = std::max<std::int64_t>(
+      1, std::min<std::int64_t>(tiles, (static_cast<std::int64_t>(facts.sms) * per_sm + chunks - 1) / chunks));
+
+  GemvParams p{a.codes, a.scales, a.rows, a.cols, a.padded_cols, a.out_scale, a.x, static_cast<int>(a.batch),
+               a.rotation, a.rotation_block, a.y, a.partial, static_cast<int>(chunk), static_cast<int>(chunks)};
+  gemv_kernel<KIND, B, ROTATE><<<dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(chunks)), kThreads, shared,
+                                 stream>>>(p);
+  cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess || chunks == 1) return status;
+  const std::int64_t n = a.batch * a.rows;
+  const int blocks = static_cast<int>(std::min<std::int64_t>((n + 255) / 256, 4096));
+  finish_split_k<<<blocks, 256, 0, stream>>>(a.partial, a.y, n);
+  return cudaGetLastError();
+}
+
+template <int KIND, bool ROTATE>
+cudaError_t launch_batch(const GemvArgs& a, cudaStream_t stream) {
+  if (a.batch <= 1) return launch_typed<KIND, 1, ROTATE>(a, stream);
+  if (a.batch <= 2) return launch_typed<KIND, 2, ROTATE>(a, stream);
+  if (a.batch <= 4) return launch_typed<KIND, 4, ROTATE>(a, stream);
+  if (a.batch <= 8) return launch_typed<KIND, 8, ROTATE>(a, stream);
+  return launch_typed<KIND, 16, ROTATE>(a, stream);
+}
+
+template <int KIND>
+cudaError_t launch_kind(const GemvArgs& a, cudaStream_t stream) {
+  return a.rotation != nullptr ? launch_batch<KIND, true>(a, stream) : launch_batch<KIND, false>(a, stream);
+}
+
+}  // namespace
+
+cudaError_t launch_gemv(const GemvArgs& args, cudaStream_t stream) {
+  if (args.batch < 1 || args.batch > 16) return cudaErrorInvalidValue;
+  return args.kind == Fp4Kind::mxfp4 ? launch_kind<0>(args, stream) : launch_kind<1>(args, stream);
+}
+
+}  // namespace microscale::cuda::detail

@@ -1,0 +1,227 @@
+// Host side of the FP4 kernels: argument checks (every failure is a microscale::Error naming the
+// problem), the load-time repack, and cuBLAS.
+#include "microscale/cuda/fp4_linear.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include <cublas_v2.h>
+
+#include "microscale/core/error.hpp"
+#include "microscale/cuda/launchers.hpp"
+
+namespace microscale::cuda {
+namespace {
+
+detail::Fp4Kind kind_of(formats::Format format, const char* what) {
+  switch (format) {
+    case formats::Format::mxfp4: return detail::Fp4Kind::mxfp4;
+    case formats::Format::nvfp4: return detail::Fp4Kind::nvfp4;
+    case formats::Format::int4: break;
+  }
+  fail("{}: the GPU kernels support mxfp4 and nvfp4 weights, not int4", what);
+}
+
+int group_of(formats::Format format) { return format == formats::Format::mxfp4 ? 32 : 16; }
+
+void check_aligned(const void* p, const char* what) {
+  if (reinterpret_cast<std::uintptr_t>(p) % 16 != 0) fail("{}: device pointer is not 16-byte aligned", what);
+}
+
+void check_rotation(const DeviceRotation* rotation, std::int64_t cols, const char* what) {
+  if (rotation == nullptr) return;
+  if (rotation->cols != cols)
+    fail("{}: rotation was built for rows of {} columns, activations have {}", what, rotation->cols, cols);
+}
+
+}  // namespace
+
+void check_cuda(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) fail("{}: CUDA error {} ({})", what, cudaGetErrorName(status), cudaGetErrorString(status));
+}
+
+int device_count(const char** why) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    if (why != nullptr) *why = cudaGetErrorString(status);
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return 0;
+  }
+  if (count == 0 && why != nullptr) *why = "cudaGetDeviceCount returned 0";
+  return count;
+}
+
+template <typename T>
+void DeviceArray<T>::throw_size_mismatch(std::size_t got) const {
+  fail("device array of {} elements cannot copy {} elements", size_, got);
+}
+template class DeviceArray<std::uint8_t>;
+template class DeviceArray<std::uint16_t>;
+template class DeviceArray<float>;
+
+Fp4Weight upload_weight(formats::Format format, std::int64_t rows, std::int64_t cols,
+                        std::span<const std::uint8_t> packed_codes, std::span<const std::uint8_t> scale_codes,
+                        float global_scale) {
+  kind_of(format, "upload_weight");
+  const int group = group_of(format);
+  if (rows <= 0 || cols <= 0 || cols % group != 0)
+    fail("upload_weight: a {}x{} weight does not fit {} groups of {}", rows, cols, formats::format_name(format), group);
+  if (packed_codes.size() != static_cast<std::size_t>(rows * cols / 2))
+    fail("upload_weight: {} code bytes for a {}x{} weight (expected {})", packed_codes.size(), rows, cols, rows * cols / 2);
+  if (scale_codes.size() != static_cast<std::size_t>(rows * (cols / group)))
+    fail("upload_weight: {} scale bytes for a {}x{} weight (expected {})", scale_codes.size(), rows, cols,
+         rows * (cols / group));
+  if (format == formats::Format::nvfp4 && !(global_scale > 0.0f && std::isfinite(global_scale)))
+    fail("upload_weight: nvfp4 global scale must be positive and finite (got {})", global_scale);
+
+  Fp4Weight w;
+  w.format = format;
+  w.rows = rows;
+  w.cols = cols;
+  w.padded_cols = (cols + 31) / 32 * 32;
+  w.global_scale = format == formats::Format::nvfp4 ? global_scale : 1.0f;
+  const std::int64_t row_bytes = w.padded_cols / 2;
+  const std::int64_t row_scales = w.padded_cols / group;
+  w.codes = DeviceArray<std::uint8_t>(static_cast<std::size_t>(rows * row_bytes));
+  w.scales = DeviceArray<std::uint8_t>(static_cast<std::size_t>(rows * row_scales));
+  if (w.padded_cols == cols) {
+    w.codes.upload(packed_codes);
+    w.scales.upload(scale_codes);
+  } else {
+    // Zero codes and zero scales in the padding contribute exactly 0.
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows * row_bytes), 0);
+    std::vector<std::uint8_t> scales(static_cast<std::size_t>(rows * row_scales), 0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::memcpy(codes.data() + r * row_bytes, packed_codes.data() + r * (cols / 2), static_cast<std::size_t>(cols / 2));
+      std::memcpy(scales.data() + r * row_scales, scale_codes.data() + r * (cols / group),
+                  static_cast<std::size_t>(cols / group));
+    }
+    w.codes.upload(codes);
+    w.scales.upload(scales);
+  }
+  return w;
+}
+
+Fp4Weight upload_weight(const formats::QuantizedMatrix& q) {
+  kind_of(q.spec.format, "upload_weight");
+  return upload_weight(q.spec.format, q.rows, q.cols, q.codes, q.scale_codes, q.global_scale);
+}
+
+DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols) {
+  const int b = spec.block;
+  if (b < 2 || b > 256 || (b & (b - 1)) != 0)
+    fail("upload_rotation: the GPU rotates blocks of 2..256 (a power of two), not {}", b);
+  if (cols <= 0 || cols % b != 0 || cols % 8 != 0)
+    fail("upload_rotation: rows of {} columns are not a multiple of the block {} (and of 8)", cols, b);
+  // The same FP32 factors rotation::rotate_rows multiplies by: sign * float(1 / sqrt(b)).
+  std::vector<float> factors = rotation::rotation_signs(spec, cols);
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(b)));
+  for (float& f : factors) f *= scale;
+  DeviceRotation r;
+  r.block = b;
+  r.cols = cols;
+  r.factors = DeviceArray<float>(factors.size());
+  r.factors.upload(factors);
+  return r;
+}
+
+float* GemvWorkspace::get(std::size_t floats) {
+  if (buffer_.size() < floats) {
+    buffer_ = DeviceArray<float>(floats);
+    check_cuda(cudaMemset(buffer_.data(), 0, buffer_.bytes()), "gemv workspace");
+  }
+  return buffer_.data();
+}
+
+void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
+                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream) {
+  const detail::Fp4Kind kind = kind_of(w.format, "gemv_w4a16");
+  if (batch < 1) fail("gemv_w4a16: batch must be at least 1 (got {})", batch);
+  if (w.cols % 16 != 0) fail("gemv_w4a16: {} input features is not a multiple of 16", w.cols);
+  check_rotation(rotation, w.cols, "gemv_w4a16");
+  check_aligned(x, "gemv_w4a16 activations");
+  constexpr std::int64_t kPass = 16;
+  float* partial = workspace.get(static_cast<std::size_t>(std::min(batch, kPass) * w.rows));
+  for (std::int64_t b0 = 0; b0 < batch; b0 += kPass) {
+    detail::GemvArgs args{};
+    args.kind = kind;
+    args.codes = w.codes.data();
+    args.scales = w.scales.data();
+    args.rows = w.rows;
+    args.cols = w.cols;
+    args.padded_cols = w.padded_cols;
+    args.out_scale = kind == detail::Fp4Kind::nvfp4 ? 1.0f / w.global_scale : 1.0f;
+    args.x = x + b0 * w.cols;
+    args.batch = std::min(kPass, batch - b0);
+    args.rotation = rotation != nullptr ? rotation->factors.data() : nullptr;
+    args.rotation_block = rotation != nullptr ? rotation->block : 0;
+    args.y = y + b0 * w.rows;
+    args.partial = partial;
+    check_cuda(detail::launch_gemv(args, stream), "gemv_w4a16 launch");
+  }
+}
+
+void hadamard_bf16(const DeviceRotation& rotation, const bf16_bits* x, bf16_bits* y, std::int64_t rows,
+                   std::int64_t cols, cudaStream_t stream) {
+  check_rotation(&rotation, cols, "hadamard_bf16");
+  check_aligned(x, "hadamard_bf16 input");
+  check_aligned(y, "hadamard_bf16 output");
+  check_cuda(detail::launch_hadamard_bf16(rotation.factors.data(), rotation.block, x, y, rows, cols, stream),
+             "hadamard_bf16 launch");
+}
+
+void rotate_quantize(const bf16_bits* x, std::int64_t rows, std::int64_t cols, const DeviceRotation* rotation,
+                     formats::Format format, float global_scale, std::uint8_t* codes, std::uint8_t* scale_codes,
+                     cudaStream_t stream) {
+  const detail::Fp4Kind kind = kind_of(format, "rotate_quantize");
+  const int group = group_of(format);
+  if (rows < 0 || cols <= 0 || cols % group != 0)
+    fail("rotate_quantize: {} columns is not a multiple of the {} group {}", cols, formats::format_name(format), group);
+  if (format == formats::Format::nvfp4 && !(global_scale > 0.0f && std::isfinite(global_scale)))
+    fail("rotate_quantize: nvfp4 global scale must be positive and finite (got {})", global_scale);
+  check_rotation(rotation, cols, "rotate_quantize");
+  check_aligned(x, "rotate_quantize input");
+  if (reinterpret_cast<std::uintptr_t>(codes) % 4 != 0) fail("rotate_quantize: codes pointer is not 4-byte aligned");
+  check_cuda(detail::launch_rotate_quantize(x, rows, cols, rotation != nullptr ? rotation->factors.data() : nullptr,
+                                            rotation != nullptr ? rotation->block : 0, kind,
+                                            format == formats::Format::nvfp4 ? global_scale : 1.0f, codes,
+                                            scale_codes, stream),
+             "rotate_quantize launch");
+}
+
+void dequantize_bf16(const Fp4Weight& w, bf16_bits* out, cudaStream_t stream) {
+  const detail::Fp4Kind kind = kind_of(w.format, "dequantize_bf16");
+  check_aligned(out, "dequantize_bf16 output");
+  check_cuda(detail::launch_dequantize_bf16(kind, w.codes.data(), w.scales.data(), w.rows, w.cols, w.padded_cols,
+                                            w.global_scale, out, stream),
+             "dequantize_bf16 launch");
+}
+
+Blas::Blas() {
+  cublasHandle_t h = nullptr;
+  const cublasStatus_t status = cublasCreate(&h);
+  if (status != CUBLAS_STATUS_SUCCESS) fail("cublasCreate failed: {}", cublasGetStatusString(status));
+  handle_ = h;
+}
+
+Blas::~Blas() {
+  if (handle_ != nullptr) cublasDestroy(static_cast<cublasHandle_t>(handle_));
+}
+
+void Blas::gemm_bf16(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
+                     bf16_bits* y, cudaStream_t stream) {
+  auto h = static_cast<cublasHandle_t>(handle_);
+  cublasSetStream(h, stream);
+  const float alpha = 1.0f, beta = 0.0f;
+  // Column-major view: y^T [n, batch] = W [n, k] (row-major, i.e. W^T column-major, transposed) * x^T.
+  const cublasStatus_t status =
+      cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(batch), static_cast<int>(k),
+                   &alpha, w, CUDA_R_16BF, static_cast<int>(k), x, CUDA_R_16BF, static_cast<int>(k), &beta, y,
+                   CUDA_R_16BF, static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (status != CUBLAS_STATUS_SUCCESS) fail("cublasGemmEx {}x{}x{}: {}", batch, n, k, cublasGetStatusString(status));
+}
+
+}  // namespace microscale::cuda

@@ -1,0 +1,151 @@
+#pragma once
+// GPU kernels for 4-bit weight-only linears (W4A16) on Hopper, with online block Hadamard rotation
+// of activations and fused rotate-and-quantize of activations (docs/modules/cuda.md).
+//
+// Conventions (the same as the formats and rotation modules, so results compare with the CPU code):
+//  * Weights are the checkpoint layout of formats::QuantizedMatrix: row-major [rows = out, cols = in],
+//    4-bit E2M1 codes two per byte with element 2i in the low nibble, one scale byte per group
+//    (MXFP4: E8M0, group 32; NVFP4: E4M3, group 16, value = e2m1 * e4m3 / global_scale).
+//  * The device copy pads each row to a multiple of 32 elements with zero codes and zero scales, so
+//    every row starts 16-byte aligned (identical to the checkpoint whenever cols % 32 == 0).
+//  * Activations and outputs are BF16 (raw bits, std::uint16_t on the host side), row-major
+//    [batch, features]; accumulation is FP32.
+//  * Rotation: rows * R with R = blockdiag(D * H_b / sqrt(b)), exactly rotation::rotate_rows, in FP32.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <utility>
+
+#include <cuda_runtime_api.h>
+
+#include "microscale/formats/format.hpp"
+#include "microscale/rotation/hadamard.hpp"
+
+namespace microscale::cuda {
+
+using bf16_bits = std::uint16_t;  // BF16 as stored in device memory
+
+// Throws microscale::Error "<what>: <cuda error string>" unless status is cudaSuccess.
+void check_cuda(cudaError_t status, const char* what);
+// Number of CUDA devices, 0 when there is none or the driver is missing (never throws); `why` gets
+// the runtime's explanation when it returns 0.
+int device_count(const char** why = nullptr);
+
+// An owning device allocation of n elements of T (cudaMalloc / cudaFree).
+template <typename T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(std::size_t n) : size_(n) {
+    if (n > 0) check_cuda(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)), "cudaMalloc");
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  DeviceArray(DeviceArray&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    if (this != &o) {
+      release();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  ~DeviceArray() { release(); }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  std::size_t bytes() const { return size_ * sizeof(T); }
+  void upload(std::span<const T> host) {
+    if (host.size() != size_) throw_size_mismatch(host.size());
+    if (size_ > 0) check_cuda(cudaMemcpy(data_, host.data(), bytes(), cudaMemcpyHostToDevice), "upload");
+  }
+  void download(std::span<T> host) const {
+    if (host.size() != size_) throw_size_mismatch(host.size());
+    if (size_ > 0) check_cuda(cudaMemcpy(host.data(), data_, bytes(), cudaMemcpyDeviceToHost), "download");
+  }
+
+ private:
+  void release() {
+    if (data_ != nullptr) cudaFree(data_);  // no throw from a destructor; a failed free leaks at worst
+    data_ = nullptr;
+    size_ = 0;
+  }
+  [[noreturn]] void throw_size_mismatch(std::size_t got) const;
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A 4-bit weight on the device, in the (row-padded) checkpoint layout.
+struct Fp4Weight {
+  formats::Format format = formats::Format::mxfp4;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+  std::int64_t padded_cols = 0;  // cols rounded up to 32
+  float global_scale = 1.0f;     // nvfp4 only
+  DeviceArray<std::uint8_t> codes;   // rows * padded_cols / 2
+  DeviceArray<std::uint8_t> scales;  // rows * padded_cols / group
+  int group() const { return format == formats::Format::mxfp4 ? 32 : 16; }
+  std::size_t bytes() const { return codes.bytes() + scales.bytes(); }
+};
+
+// The load-time repack: pads rows to 32 elements and uploads. Throws for INT4 or inconsistent sizes.
+Fp4Weight upload_weight(const formats::QuantizedMatrix& q);
+Fp4Weight upload_weight(formats::Format format, std::int64_t rows, std::int64_t cols,
+                        std::span<const std::uint8_t> packed_codes, std::span<const std::uint8_t> scale_codes,
+                        float global_scale);
+
+// The rotation's per-column factor sign * 1/sqrt(b), on the device (the exact FP32 factors of
+// rotation::rotate_rows). Block sizes 2..256 (a power of two) are supported on the GPU.
+struct DeviceRotation {
+  int block = 0;
+  std::int64_t cols = 0;
+  DeviceArray<float> factors;
+};
+DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols);
+
+// FP32 scratch for split-K GEMV partial sums; it is kept zeroed between calls.
+class GemvWorkspace {
+ public:
+  float* get(std::size_t floats);  // grows (and zeroes) as needed
+ private:
+  DeviceArray<float> buffer_;
+};
+
+// y[batch, rows] = x'[batch, cols] * W^T with x' = x * R when `rotation` is given (rotated in FP32
+// while the activations are staged in shared memory: the fused path) and x' = x otherwise.
+// Any batch >= 1 (the kernel runs batches of up to 16 per pass, re-reading the weights each pass).
+void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
+                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream = nullptr);
+
+// y = BF16(x * R), both [rows, cols] on the device (the separate online-rotation kernel).
+void hadamard_bf16(const DeviceRotation& rotation, const bf16_bits* x, bf16_bits* y, std::int64_t rows,
+                   std::int64_t cols, cudaStream_t stream = nullptr);
+
+// Quantizes x (optionally rotated first, in FP32) to `format` with absmax scales, into the checkpoint
+// layout: codes [rows, cols/2], scale codes [rows, cols/group]. MXFP4 uses the OCP shared-exponent
+// rule (formats::MxRounding::ocp); NVFP4 uses `global_scale`. Bit-identical to formats::quantize of
+// the FP32 rows (rotation::rotate_rows first when rotated). cols must be a multiple of the group.
+void rotate_quantize(const bf16_bits* x, std::int64_t rows, std::int64_t cols, const DeviceRotation* rotation,
+                     formats::Format format, float global_scale, std::uint8_t* codes, std::uint8_t* scale_codes,
+                     cudaStream_t stream = nullptr);
+
+// The whole weight decoded to BF16 [rows, cols] (bf16 of e2m1 * scale, scale as the CPU decodes it).
+void dequantize_bf16(const Fp4Weight& w, bf16_bits* out, cudaStream_t stream = nullptr);
+
+// cuBLAS BF16 GEMM y[batch, n] = x[batch, k] * W[n, k]^T with FP32 accumulation (the baseline, and the
+// large-batch path after dequantize_bf16).
+class Blas {
+ public:
+  Blas();
+  ~Blas();
+  Blas(const Blas&) = delete;
+  Blas& operator=(const Blas&) = delete;
+  void gemm_bf16(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
+                 bf16_bits* y, cudaStream_t stream = nullptr);
+
+ private:
+  void* handle_ = nullptr;  // cublasHandle_t
+};
+
+}  // namespace microscale::cuda

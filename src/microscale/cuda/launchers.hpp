@@ -1,0 +1,41 @@
+#pragma once
+// Kernel launchers (internal to the cuda module): plain pointers in, cudaError_t out. The .cu files
+// implement them; fp4_linear.cpp validates arguments and turns errors into microscale::Error, so
+// the .cu files need no fmt and the host checks stay in one place.
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace microscale::cuda::detail {
+
+enum class Fp4Kind : int { mxfp4 = 0, nvfp4 = 1 };
+
+struct GemvArgs {
+  Fp4Kind kind;
+  const std::uint8_t* codes;    // [rows, padded_cols / 2]
+  const std::uint8_t* scales;   // [rows, padded_cols / group]
+  std::int64_t rows;
+  std::int64_t cols;            // true K (activations have this row length)
+  std::int64_t padded_cols;     // multiple of 32
+  float out_scale;              // 1 (mxfp4) or 1 / global_scale (nvfp4)
+  const std::uint16_t* x;       // [batch, cols] BF16
+  std::int64_t batch;           // 1..16
+  const float* rotation;        // per-column factors, or null (no rotation)
+  int rotation_block;
+  std::uint16_t* y;             // [batch, rows] BF16
+  float* partial;               // zeroed FP32 scratch of batch * rows (split-K path)
+};
+cudaError_t launch_gemv(const GemvArgs& args, cudaStream_t stream);
+
+cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uint16_t* x, std::uint16_t* y,
+                                 std::int64_t rows, std::int64_t cols, cudaStream_t stream);
+
+cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, std::int64_t cols,
+                                   const float* factors, int block, Fp4Kind kind, float global_scale,
+                                   std::uint8_t* codes, std::uint8_t* scales, cudaStream_t stream);
+
+cudaError_t launch_dequantize_bf16(Fp4Kind kind, const std::uint8_t* codes, const std::uint8_t* scales,
+                                   std::int64_t rows, std::int64_t cols, std::int64_t padded_cols,
+                                   float global_scale, std::uint16_t* out, cudaStream_t stream);
+
+}  // namespace microscale::cuda::detail

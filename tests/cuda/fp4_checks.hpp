@@ -1,0 +1,332 @@
+#pragma once
+// GPU-vs-CPU checks of the FP4 kernels, shared by the gtest suite (tests/cuda/test_fp4_kernels.cpp) and
+// the standalone driver that scripts/gpu-run.sh builds without gtest (bench/cuda/fp4_driver.cu).
+//
+// References are the CPU modules: formats::quantize / dequantize, rotation::rotate_rows, the codecs,
+// and dot products in double. Quantization, dequantization and the Hadamard kernel must match
+// bit-for-bit; GEMV/GEMM outputs must lie within the bound derived in gemv_tolerance() below.
+// Every output buffer is poisoned (0xFF bytes: BF16 NaN) before the kernel runs, so an unwritten
+// element fails the check. Inputs are random normals with outliers, all-zero groups and tiny values.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "microscale/core/matrix.hpp"
+#include "microscale/cuda/fp4_linear.hpp"
+#include "microscale/formats/codecs.hpp"
+#include "microscale/formats/quantize.hpp"
+#include "microscale/rotation/hadamard.hpp"
+
+namespace microscale::cuda::checks {
+
+struct CheckResult {
+  std::string name;
+  bool pass = false;
+  std::string detail;
+};
+
+inline std::string shape_name(const char* what, formats::Format f, std::int64_t rows, std::int64_t cols,
+                              std::int64_t batch, int block, bool separate = false) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s %s %lldx%lld batch %lld rot %d%s", what,
+                std::string(formats::format_name(f)).c_str(), static_cast<long long>(rows),
+                static_cast<long long>(cols), static_cast<long long>(batch), block,
+                separate ? " (separate hadamard kernel)" : (block > 0 ? " (fused)" : ""));
+  return buf;
+}
+
+// Activation-like values: normal, a few large outliers, an all-zero 32-block per row, some tiny values.
+inline std::vector<float> activation_values(std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> pick(0, 99);
+  std::vector<float> v(static_cast<std::size_t>(rows * cols));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const std::int64_t zero_block = cols >= 64 ? (r * 32) % (cols - 31) / 32 * 32 : -1;
+    for (std::int64_t c = 0; c < cols; ++c) {
+      float x = normal(rng);
+      const int p = pick(rng);
+      if (p == 0) x *= 40.0f;
+      if (p == 1) x *= 1e-30f;
+      if (zero_block >= 0 && c >= zero_block && c < zero_block + 32) x = 0.0f;
+      v[static_cast<std::size_t>(r * cols + c)] = x;
+    }
+  }
+  return v;
+}
+
+inline std::vector<std::uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<std::uint16_t> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = formats::bf16_from_float(v[i]);
+  return out;
+}
+
+inline std::vector<float> from_bf16(const std::vector<std::uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = formats::bf16_to_float(v[i]);
+  return out;
+}
+
+inline formats::QuantSpec fp4_spec(formats::Format f) {
+  return formats::make_spec(f, f == formats::Format::mxfp4 ? 32 : 16, true, formats::ScaleSearch::absmax,
+                            formats::MxRounding::ocp);
+}
+
+// A random weight quantized on the CPU (rows of normals with per-row magnitudes spanning 2^-6..2^6).
+inline formats::QuantizedMatrix random_weight(formats::Format f, std::int64_t rows, std::int64_t cols,
+                                              std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Matrix w(rows, cols);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float magnitude = std::ldexp(1.0f, static_cast<int>(r % 13) - 6);
+    for (std::int64_t c = 0; c < cols; ++c) w(r, c) = normal(rng) * magnitude * 0.02f;
+  }
+  return formats::quantize(w.view(), fp4_spec(f), "random weight");
+}
+
+template <typename T>
+DeviceArray<T> device_copy(const std::vector<T>& host) {
+  DeviceArray<T> d(host.size());
+  d.upload(host);
+  return d;
+}
+
+template <typename T>
+DeviceArray<T> poisoned(std::size_t n) {
+  DeviceArray<T> d(n);
+  check_cuda(cudaMemset(d.data(), 0xFF, d.bytes()), "poison");
+  return d;
+}
+
+template <typename T>
+std::vector<T> host_copy(const DeviceArray<T>& d) {
+  check_cuda(cudaDeviceSynchronize(), "synchronize");
+  std::vector<T> h(d.size());
+  d.download(h);
+  return h;
+}
+
+// The GEMV error bound. The kernel computes y = BF16(sum of FP32 products), with every product
+// w * x exact inside an FMA and at most n rounded additions/multiplications on any path from a
+// product to the output: a lane's chain over its group (<= 32), its steps along K (K / 1024), the
+// group-scale and tensor-scale multiplies, the 5-level warp tree and the split-K atomics
+// (<= K / 1024). With n = 64 + K / 256 (generous) and S = sum |w_k x_k|, the FP32 result is within
+// gamma S of the exact sum, gamma = n * 2^-24 (standard forward error of recursive summation);
+// rounding that to BF16 adds at most half an ulp, <= 2^-8 of its magnitude. Hence
+//   |y - y_ref| <= gamma S + 2^-8 (|y_ref| + gamma S).
+// A wrong nibble, scale, row or column shifts y by about |w x| for some k, far outside this bound
+// unless that product is itself below ~2^-8 |y|; the bit-exact quantize/dequantize checks cover
+// the decoding exactly.
+inline double gemv_tolerance(double y_ref, double abs_sum, std::int64_t k) {
+  const double gamma = (64.0 + static_cast<double>(k) / 256.0) * std::ldexp(1.0, -24);
+  return gamma * abs_sum + std::ldexp(1.0, -8) * (std::fabs(y_ref) + gamma * abs_sum) + 1e-35;
+}
+
+// Compares a BF16 result [batch, rows] with x'[batch, cols] * W^T computed in double.
+inline CheckResult compare_gemv(std::string name, const std::vector<float>& w, const std::vector<float>& x,
+                                const std::vector<std::uint16_t>& y, std::int64_t rows, std::int64_t cols,
+                                std::int64_t batch, std::int64_t chain_k) {
+  CheckResult result{std::move(name), true, {}};
+  double worst = 0.0;
+  std::int64_t bad = 0;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    for (std::int64_t n = 0; n < rows; ++n) {
+      double sum = 0.0, abs_sum = 0.0;
+      const float* wr = w.data() + n * cols;
+      const float* xr = x.data() + b * cols;
+      for (std::int64_t k = 0; k < cols; ++k) {
+        const double p = static_cast<double>(wr[k]) * xr[k];
+        sum += p;
+        abs_sum += std::fabs(p);
+      }
+      const double got = formats::bf16_to_float(y[static_cast<std::size_t>(b * rows + n)]);
+      const double tol = gemv_tolerance(sum, abs_sum, chain_k);
+      const double err = std::fabs(got - sum);
+      if (!(err <= tol)) {
+        if (bad < 3) {
+          char buf[200];
+          std::snprintf(buf, sizeof buf, " [b=%lld n=%lld got %.6g want %.6g tol %.3g]", static_cast<long long>(b),
+                        static_cast<long long>(n), got, sum, tol);
+          result.detail += buf;
+        }
+        ++bad;
+      }
+      if (tol > 0 && err / tol > worst) worst = err / tol;
+    }
+  }
+  char buf[120];
+  std::snprintf(buf, sizeof buf, "worst error / bound = %.3f, %lld outside", worst, static_cast<long long>(bad));
+  result.detail = buf + result.detail;
+  result.pass = bad == 0;
+  return result;
+}
+
+// GEMV: fused rotation (block > 0, separate = false), separate Hadamard kernel then GEMV
+// (separate = true), or no rotation (block = 0).
+inline CheckResult check_gemv(formats::Format f, std::int64_t rows, std::int64_t cols, std::int64_t batch, int block,
+                              bool separate, std::uint32_t seed) {
+  const std::string name = shape_name("gemv", f, rows, cols, batch, block, separate);
+  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
+  Matrix w(rows, cols);
+  formats::dequantize(q, w.view());
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(batch, cols, seed + 1));
+  std::vector<float> x = from_bf16(x_bits);
+
+  const Fp4Weight dw = upload_weight(q);
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint16_t> dy = poisoned<std::uint16_t>(static_cast<std::size_t>(batch * rows));
+  GemvWorkspace workspace;
+  rotation::RotationSpec spec{block, true, seed + 2};
+  if (block > 0) {
+    const DeviceRotation rot = upload_rotation(spec, cols);
+    if (separate) {
+      DeviceArray<std::uint16_t> dxr = poisoned<std::uint16_t>(x_bits.size());
+      hadamard_bf16(rot, dx.data(), dxr.data(), batch, cols);
+      gemv_w4a16(dw, dxr.data(), batch, dy.data(), nullptr, workspace);
+      x = from_bf16(host_copy(dxr));  // the GEMV's own input (the Hadamard kernel is checked bit-exactly)
+    } else {
+      gemv_w4a16(dw, dx.data(), batch, dy.data(), &rot, workspace);
+      rotation::rotate_rows(MatrixView{x, batch, cols}, spec);
+    }
+  } else {
+    gemv_w4a16(dw, dx.data(), batch, dy.data(), nullptr, workspace);
+  }
+  return compare_gemv(name, w.data, x, host_copy(dy), rows, cols, batch, cols);
+}
+
+inline CheckResult check_hadamard(std::int64_t rows, std::int64_t cols, int block, bool signs, std::uint32_t seed) {
+  CheckResult result{shape_name("hadamard bf16", formats::Format::mxfp4, rows, cols, 0, block) +
+                         (signs ? " signs" : " no-signs"),
+                     true,
+                     {}};
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
+  std::vector<float> x = from_bf16(x_bits);
+  const rotation::RotationSpec spec{block, signs, seed + 7};
+  rotation::rotate_rows(MatrixView{x, rows, cols}, spec);
+  const std::vector<std::uint16_t> want = to_bf16(x);
+  const DeviceRotation rot = upload_rotation(spec, cols);
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint16_t> dy = poisoned<std::uint16_t>(x_bits.size());
+  hadamard_bf16(rot, dx.data(), dy.data(), rows, cols);
+  const std::vector<std::uint16_t> got = host_copy(dy);
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) mismatches += got[i] != want[i];
+  result.pass = mismatches == 0;
+  result.detail = std::to_string(mismatches) + " of " + std::to_string(got.size()) + " BF16 values differ";
+  return result;
+}
+
+inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, std::int64_t cols, int block,
+                                         std::uint32_t seed) {
+  CheckResult result{shape_name("rotate+quantize", f, rows, cols, 0, block), true, {}};
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
+  std::vector<float> x = from_bf16(x_bits);
+  const rotation::RotationSpec spec{block, true, seed + 3};
+  if (block > 0) rotation::rotate_rows(MatrixView{x, rows, cols}, spec);
+  const formats::QuantSpec qspec = fp4_spec(f);
+  const float global = formats::tensor_global_scale(qspec, x);
+  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, qspec, global, "activations");
+
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint8_t> codes = poisoned<std::uint8_t>(want.codes.size());
+  DeviceArray<std::uint8_t> scales = poisoned<std::uint8_t>(want.scale_codes.size());
+  if (block > 0) {
+    const DeviceRotation rot = upload_rotation(spec, cols);
+    rotate_quantize(dx.data(), rows, cols, &rot, f, global, codes.data(), scales.data());
+    check_cuda(cudaDeviceSynchronize(), "rotate_quantize");
+  } else {
+    rotate_quantize(dx.data(), rows, cols, nullptr, f, global, codes.data(), scales.data());
+  }
+  const std::vector<std::uint8_t> got_codes = host_copy(codes);
+  const std::vector<std::uint8_t> got_scales = host_copy(scales);
+  std::size_t code_diff = 0, scale_diff = 0;
+  for (std::size_t i = 0; i < got_codes.size(); ++i) code_diff += got_codes[i] != want.codes[i];
+  for (std::size_t i = 0; i < got_scales.size(); ++i) scale_diff += got_scales[i] != want.scale_codes[i];
+  result.pass = code_diff == 0 && scale_diff == 0;
+  result.detail = std::to_string(code_diff) + " code bytes and " + std::to_string(scale_diff) +
+                  " scale bytes differ from formats::quantize";
+  return result;
+}
+
+inline CheckResult check_dequantize(formats::Format f, std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
+  CheckResult result{shape_name("dequantize bf16", f, rows, cols, 0, 0), true, {}};
+  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
+  Matrix w(rows, cols);
+  formats::dequantize(q, w.view());
+  const std::vector<std::uint16_t> want = to_bf16(w.data);
+  const Fp4Weight dw = upload_weight(q);
+  DeviceArray<std::uint16_t> out = poisoned<std::uint16_t>(want.size());
+  dequantize_bf16(dw, out.data());
+  const std::vector<std::uint16_t> got = host_copy(out);
+  std::size_t diff = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) diff += got[i] != want[i];
+  result.pass = diff == 0;
+  result.detail = std::to_string(diff) + " of " + std::to_string(got.size()) + " values differ";
+  return result;
+}
+
+// The large-batch path: dequantize to BF16, then cuBLAS. Same bound with n = K (cuBLAS's summation
+// order is unknown; K rounded additions is the worst case of any order).
+inline CheckResult check_dequant_gemm(formats::Format f, std::int64_t rows, std::int64_t cols, std::int64_t batch,
+                                      std::uint32_t seed) {
+  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
+  Matrix w(rows, cols);
+  formats::dequantize(q, w.view());
+  const std::vector<float> w_bf16 = from_bf16(to_bf16(w.data));  // what cuBLAS multiplies
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(batch, cols, seed + 1));
+  const Fp4Weight dw = upload_weight(q);
+  DeviceArray<std::uint16_t> wb = poisoned<std::uint16_t>(static_cast<std::size_t>(rows * cols));
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint16_t> dy = poisoned<std::uint16_t>(static_cast<std::size_t>(batch * rows));
+  dequantize_bf16(dw, wb.data());
+  Blas blas;
+  blas.gemm_bf16(dx.data(), wb.data(), batch, rows, cols, dy.data());
+  return compare_gemv(shape_name("dequant+cublas", f, rows, cols, batch, 0), w_bf16, from_bf16(x_bits), host_copy(dy),
+                      rows, cols, batch, 256 * cols);
+}
+
+// The whole suite. `quick` keeps shapes small (for compute-sanitizer).
+inline std::vector<CheckResult> run_all(bool quick) {
+  using formats::Format;
+  std::vector<CheckResult> out;
+  std::uint32_t seed = 1000;
+  for (Format f : {Format::mxfp4, Format::nvfp4}) {
+    const std::int64_t odd_k = f == Format::nvfp4 ? 48 : 96;       // nvfp4: not a multiple of 32 (padded rows)
+    const std::int64_t mid_k = f == Format::nvfp4 ? 1040 : 1056;  // not a multiple of 1024 (partial step)
+    out.push_back(check_dequantize(f, 37, odd_k, ++seed));
+    out.push_back(check_dequantize(f, 64, mid_k, ++seed));
+    out.push_back(check_gemv(f, 1, 32, 1, 0, false, ++seed));
+    out.push_back(check_gemv(f, 5, odd_k, 3, 0, false, ++seed));
+    out.push_back(check_gemv(f, 3, odd_k, 2, 16, false, ++seed));
+    for (std::int64_t batch = 1; batch <= 17; batch += quick ? 4 : 1)
+      out.push_back(check_gemv(f, 97, mid_k, batch, 0, false, ++seed));
+    out.push_back(check_gemv(f, 70, 4096, 1, 128, false, ++seed));
+    out.push_back(check_gemv(f, 70, 4096, 5, 64, true, ++seed));
+    out.push_back(check_rotate_quantize(f, 3, odd_k, 0, ++seed));
+    out.push_back(check_rotate_quantize(f, 9, mid_k, 16, ++seed));
+    out.push_back(check_rotate_quantize(f, 4, 4096, 256, ++seed));
+    out.push_back(check_dequant_gemm(f, 100, mid_k, 33, ++seed));
+    if (!quick) {
+      out.push_back(check_gemv(f, 1024, 4096, 1, 0, false, ++seed));   // split-K for fill
+      out.push_back(check_gemv(f, 4096, 4096, 16, 0, false, ++seed));  // batch 16, chunked K
+      out.push_back(check_gemv(f, 300, 14336, 2, 32, false, ++seed));  // fused rotation over 2 chunks
+      out.push_back(check_gemv(f, 64, 28672, 1, 128, false, ++seed));  // long rows, split
+      out.push_back(check_gemv(f, 200, 8192, 40, 128, false, ++seed)); // batch > 16: three passes
+      out.push_back(check_gemv(f, 4096, 1024, 4, 0, false, ++seed));
+      out.push_back(check_rotate_quantize(f, 64, 14336, 128, ++seed));
+      out.push_back(check_dequant_gemm(f, 512, 4096, 64, ++seed));
+    }
+  }
+  for (int block : {2, 8, 16, 32, 64, 128, 256}) out.push_back(check_hadamard(5, 1024, block, block != 32, ++seed));
+  out.push_back(check_hadamard(3, 4096 + 256 + 16, 16, true, ++seed));
+  if (!quick) out.push_back(check_hadamard(128, 14336, 128, true, ++seed));
+  return out;
+}
+
+}  // namespace microscale::cuda::checks
