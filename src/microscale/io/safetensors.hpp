@@ -2,6 +2,15 @@
 // safetensors reading (memory-mapped, strictly validated) and writing (temporary file, then rename).
 // Format: 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets:
 // [begin, end]}, "__metadata__": {str: str}}, then the data; offsets are relative to the data start.
+//
+// Validation follows the reference implementation's rules: N <= 100 MB and 8 + N <= file size; the
+// header is a JSON object; every tensor has a known dtype, a shape of non-negative integers and
+// data_offsets [begin, end] with begin <= end; end - begin == product(shape) * dtype size; sorted by
+// offset, the tensors tile the data section exactly (first starts at 0, each starts where the
+// previous ended, the last ends at the end of the file). Tensor names are unique.
+//
+// Tensor data inside a file is not necessarily aligned to its element size: copy it (memcpy) rather
+// than reinterpret_cast'ing the bytes.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +29,9 @@ enum class DType { F32, F16, BF16, F8_E4M3, U8, I8, I32, I64 };
 std::size_t dtype_size(DType dtype);
 std::string_view dtype_name(DType dtype);           // "F32", "BF16", "F8_E4M3", ...
 std::optional<DType> parse_dtype(std::string_view name);
+bool is_float_dtype(DType dtype);                    // F32, F16, BF16, F8_E4M3
+
+inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;  // same limit as the reference library
 
 struct TensorInfo {
   std::string name;
@@ -31,7 +43,8 @@ struct TensorInfo {
   std::int64_t numel() const;
 };
 
-// A read-only memory map, released on destruction.
+// A read-only memory map, released on destruction. An empty file maps to an empty span.
+// Throws microscale::Error naming the path for a missing, unreadable or non-regular file.
 class MappedFile {
  public:
   explicit MappedFile(const std::filesystem::path& path);
@@ -52,7 +65,7 @@ class SafetensorsFile {
   // Validates everything up front; throws microscale::Error naming the file (and tensor).
   explicit SafetensorsFile(const std::filesystem::path& path);
 
-  const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in file order
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in file (data offset) order
   const TensorInfo* find(std::string_view name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::filesystem::path& path() const { return map_->path(); }
@@ -63,7 +76,10 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// A model directory's weights: model.safetensors, or the shards named by model.safetensors.index.json.
+// A model directory's weights: model.safetensors, or the shards named by model.safetensors.index.json
+// ({"weight_map": {tensor: shard file}}). model.safetensors wins when both exist (as in transformers).
+// For an index: every shard must exist and be valid, every listed tensor must be in its shard, every
+// tensor of a shard must be listed (for that shard), and no tensor may appear in two shards.
 class Checkpoint {
  public:
   explicit Checkpoint(const std::filesystem::path& model_dir);
@@ -72,30 +88,38 @@ class Checkpoint {
   const TensorInfo* find(std::string_view name) const;
   const TensorInfo& at(std::string_view name) const;  // throws naming the directory and the tensor
   const std::filesystem::path& dir() const { return dir_; }
-  const std::vector<std::filesystem::path>& files() const { return files_; }
+  const std::vector<std::filesystem::path>& files() const { return files_; }  // sorted
 
-  // Reads a F32/F16/BF16 tensor (or F8_E4M3) into floats.
+  // Reads a F32/F16/BF16/F8_E4M3 tensor into floats; throws for other dtypes.
   std::vector<float> read_f32(std::string_view name) const;
 
  private:
+  void load_index(const std::filesystem::path& index_path);
+
   std::filesystem::path dir_;
   std::vector<std::filesystem::path> files_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::vector<const TensorInfo*> order_;
 };
 
-// Converts raw tensor bytes of a float dtype to floats. Throws for non-float dtypes.
+// Converts raw tensor bytes of a float dtype to floats; out.size() must equal numel().
+// Throws (naming file and tensor) for non-float dtypes or a size mismatch.
 void to_f32(const TensorInfo& tensor, std::span<float> out);
+std::vector<float> to_f32(const TensorInfo& tensor);
 
-// Collects tensors, then writes them in one go to `path` via `path.tmp-XXXX` and rename, so a
-// failure (full disk, read-only directory) leaves no partial file. Data is written in the order added.
+// Collects tensors, then writes them in one go to `path` via a temporary file and rename (see
+// atomic_file.hpp), so a failure (full disk, read-only directory) leaves no partial file. Data is
+// written in the order added; the header is compact JSON ("__metadata__" first, then the tensors in
+// data order) padded with spaces to a multiple of 8 bytes, as the reference library writes it.
+// add()/add_view() check the name (non-empty, unique, not "__metadata__"), the shape and the byte
+// count immediately and throw microscale::Error naming the tensor.
 class SafetensorsWriter {
  public:
   void add(std::string name, DType dtype, std::vector<std::int64_t> shape, std::vector<std::byte> data);
   // Adds without copying; `data` must outlive write().
   void add_view(std::string name, DType dtype, std::vector<std::int64_t> shape, std::span<const std::byte> data);
   void set_metadata(std::string key, std::string value);
-  std::size_t total_bytes() const;
+  std::size_t total_bytes() const;  // sum of the tensors' data bytes (the header not included)
   void write(const std::filesystem::path& path) const;
 
  private:
@@ -105,7 +129,10 @@ class SafetensorsWriter {
     std::vector<std::int64_t> shape;
     std::vector<std::byte> owned;
     std::span<const std::byte> view;
+    std::span<const std::byte> data() const { return owned.empty() ? view : std::span<const std::byte>(owned); }
   };
+  void check_new_entry(const std::string& name, DType dtype, const std::vector<std::int64_t>& shape,
+                       std::size_t bytes) const;
   std::vector<Entry> entries_;
   std::map<std::string, std::string> metadata_;
 };
