@@ -10,21 +10,26 @@ calib=data/wp-calib.txt
 out=${DEMO_OUT:-out/demo}
 mkdir -p "$out"
 
+# Half the test text keeps the demo within a few minutes on 2 cores; `microscale eval` without
+# --max-windows scores all of it.
+eval_flags=(--text "$text" --seqlen 512 --max-windows 40)
+calib_flags=(--calib "$calib" --calib-samples 16 --calib-seqlen 512)
+
 run() {  # name, quantize flags...
   local name=$1; shift
   echo "== $name: microscale quantize $model --out $out/$name $*" >&2
   "$bin" quantize "$model" --out "$out/$name" --force --quiet "$@" > "$out/$name.quantize.txt"
   tail -n 4 "$out/$name.quantize.txt" >&2
-  "$bin" eval "$out/$name" --reference "$model" --text "$text" --json "$out/$name.json" > "$out/$name.eval.txt"
+  "$bin" eval "$out/$name" --reference "$model" "${eval_flags[@]}" --json "$out/$name.json" > "$out/$name.eval.txt"
 }
 
-"$bin" eval "$model" --text "$text" --json "$out/bf16.json" > "$out/bf16.eval.txt"
+"$bin" eval "$model" "${eval_flags[@]}" --json "$out/bf16.json" > "$out/bf16.eval.txt"
 run rtn-mxfp4          --method rtn --format mxfp4
 run rtn-mxfp4-had32    --method rtn --format mxfp4 --hadamard 32
 run rtn-nvfp4          --method rtn --format nvfp4
 run rtn-nvfp4-had16    --method rtn --format nvfp4 --hadamard 16
-run gptq-nvfp4         --method gptq --format nvfp4 --calib "$calib" --calib-samples 32 --calib-seqlen 512
-run mr-gptq-nvfp4      --method mr-gptq --format nvfp4 --calib "$calib" --calib-samples 32 --calib-seqlen 512
-run mr-gptq-nvfp4-qep  --method mr-gptq --format nvfp4 --qep --calib "$calib" --calib-samples 32 --calib-seqlen 512
+run gptq-nvfp4         --method gptq --format nvfp4 "${calib_flags[@]}"
+run mr-gptq-nvfp4      --method mr-gptq --format nvfp4 "${calib_flags[@]}"
+run mr-gptq-nvfp4-qep  --method mr-gptq --format nvfp4 --qep "${calib_flags[@]}"
 
 python3 scripts/summarize.py "$out" bf16 rtn-mxfp4 rtn-mxfp4-had32 rtn-nvfp4 rtn-nvfp4-had16 gptq-nvfp4 mr-gptq-nvfp4 mr-gptq-nvfp4-qep

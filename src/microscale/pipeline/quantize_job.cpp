@@ -195,7 +195,14 @@ QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
         {"quantization", exporter::quantization_config(o.spec, o.rotation, ignore)["microscale"]}};
   } else {
     out_config["quantization_config"] = exporter::quantization_config(o.spec, o.rotation, ignore);
-    out_config["quantization_config"]["microscale"]["method"] = method_name(o.method);
+    auto& ours = out_config["quantization_config"]["microscale"];
+    ours["method"] = method_name(o.method);
+    ours["qep"] = o.calibration.qep;
+    if (o.method != Method::rtn || o.calibration.qep) {
+      const auto& c = o.calibration;
+      ours["calibration"] = {{"file", c.text.filename().string()}, {"samples", c.samples}, {"seqlen", c.seqlen},
+                             {"seed", c.seed}, {"damp", c.damp}, {"act_order", c.act_order}};
+    }
   }
   writer.add_json("config.json", out_config);
   writer.copy_other_files(o.model_dir, {"config.json"});
