@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <cblas.h>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include "microscale/core/error.hpp"
@@ -118,6 +122,72 @@ void apply_rope(MatrixView x, int heads, std::int64_t head_dim, int seqlen, cons
   }
 }
 
+namespace {
+
+// exp(x) for x <= 0 without libm's scalar call: x = n ln2 + r with |r| <= ln2/2, e^r by its
+// degree-6 Taylor polynomial (relative error < 3e-7, a few float ulps), 2^n by building the exponent
+// bits. Inputs below -87 are clamped (e^-87 ~ 1.6e-38, negligible next to the row maximum's 1).
+constexpr float kLog2e = 1.44269504f;
+constexpr float kLn2Hi = 0.693145752f;   // ln 2 split in two so n * ln2 stays exact enough
+constexpr float kLn2Lo = 1.42860677e-6f;
+constexpr float kTaylor[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
+
+inline float exp_nonpositive(float x) {
+  x = std::max(x, -87.0f);
+  const float n = std::nearbyint(x * kLog2e);
+  const float r = x - n * kLn2Hi - n * kLn2Lo;
+  float p = kTaylor[0];
+  for (int i = 1; i < 7; ++i) p = p * r + kTaylor[i];
+  const std::int32_t bits = (static_cast<std::int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+// The same computation 8 lanes at a time (GCC does not vectorise the scalar loop: the clamp's
+// comparison may trap under the default -ftrapping-math).
+inline __m256 exp_nonpositive8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
+  __m256 p = _mm256_set1_ps(kTaylor[0]);
+  for (int i = 1; i < 7; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kTaylor[i]));
+  const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+#endif
+
+// row[0..n) <- softmax(row[0..n)).
+void softmax_in_place(float* row, std::int64_t n) {
+  float peak = row[0];
+  for (std::int64_t j = 1; j < n; ++j) peak = std::max(peak, row[j]);
+  float sum = 0.0f;
+  std::int64_t j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 shift = _mm256_set1_ps(peak);
+  __m256 acc = _mm256_setzero_ps();
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp_nonpositive8(_mm256_sub_ps(_mm256_loadu_ps(row + j), shift));
+    _mm256_storeu_ps(row + j, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (float v : lanes) sum += v;
+#endif
+  for (; j < n; ++j) {
+    row[j] = exp_nonpositive(row[j] - peak);
+    sum += row[j];
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (std::int64_t k = 0; k < n; ++k) row[k] *= inv;
+}
+
+}  // namespace
+
 void causal_attention(ConstMatrixView q, ConstMatrixView keys, ConstMatrixView values, const AttentionShape& s,
                       MatrixView out) {
   const std::int64_t q_dim = s.heads * s.head_dim;
@@ -158,16 +228,7 @@ void causal_attention(ConstMatrixView q, ConstMatrixView keys, ConstMatrixView v
         for (std::int64_t i = 0; i < m; ++i) {
           float* row = scores.data() + i * visible;
           const std::int64_t keep = s.start + t0 + i + 1;
-          float peak = row[0];
-          for (std::int64_t j = 1; j < keep; ++j) peak = std::max(peak, row[j]);
-          float sum = 0.0f;
-          for (std::int64_t j = 0; j < keep; ++j) {
-            row[j] = std::exp(row[j] - peak);
-            sum += row[j];
-          }
-          const float inv = 1.0f / sum;
-#pragma omp simd
-          for (std::int64_t j = 0; j < keep; ++j) row[j] *= inv;
+          softmax_in_place(row, keep);
           std::fill(row + keep, row + visible, 0.0f);
         }
         if (m == 1) {
