@@ -31,6 +31,8 @@ struct Tokenizer::Impl {
   std::optional<std::int32_t> bos, eos;
 
   explicit Impl(BpeModel m) : model(std::move(m)) {}
+  void register_added_tokens(std::vector<AddedToken> tokens);
+  void choose_bos_and_eos();
   void encode_piece(std::string_view text, bool at_input_start, std::vector<Piece>& scratch,
                     std::vector<std::int32_t>& out) const;
 };
@@ -109,38 +111,43 @@ Tokenizer Tokenizer::load(const Json& config, const std::string& source) {
   impl->decoder = parse_decoder(config.value("decoder", Json()), root / "decoder");
   impl->affixes = parse_post_processor(config.value("post_processor", Json()), root / "post_processor");
 
-  // Added tokens take the id the model already gives their content, or the next free one, exactly
-  // as `tokenizers` assigns them on loading (for files it wrote, that is the id in the file).
+  impl->register_added_tokens(parse_added_tokens(config, root));
+  impl->choose_bos_and_eos();
+  return Tokenizer(std::move(impl));
+}
+
+// Added tokens take the id the model already gives their content, or the next free one, exactly as
+// `tokenizers` assigns them on loading (for files it wrote, that is the id in the file).
+void Tokenizer::Impl::register_added_tokens(std::vector<AddedToken> tokens) {
   std::vector<AddedToken> specials, others;
-  auto& special_contents = impl->special_contents;
-  const auto model_size = static_cast<std::int32_t>(impl->model.vocab().size());
+  const auto model_size = static_cast<std::int32_t>(model.vocab().size());
   std::optional<std::int32_t> max_added;
-  for (AddedToken token : parse_added_tokens(config, root)) {
+  for (AddedToken& token : tokens) {
     if (token.content.empty()) continue;
     if (token.special && special_contents.insert(token.content).second) specials.push_back(token);
     std::int32_t id = 0;
-    if (const auto it = impl->added_ids.find(token.content); it != impl->added_ids.end()) {
+    if (const auto it = added_ids.find(token.content); it != added_ids.end()) {
       id = it->second;
-    } else if (const auto model_id = impl->model.token_id(token.content)) {
+    } else if (const auto model_id = model.token_id(token.content)) {
       id = *model_id;
     } else {
       id = max_added && (*max_added >= model_size || model_size == 0) ? *max_added + 1 : model_size;
     }
     token.id = id;
-    impl->added_ids[token.content] = id;
+    added_ids[token.content] = id;
     max_added = std::max(max_added.value_or(id), id);
-    impl->added_by_id[id] = token;
+    added_by_id[id] = token;
     if (!special_contents.contains(token.content)) others.push_back(token);
   }
   for (auto* list : {&specials, &others}) {
-    for (AddedToken& token : *list) token.id = impl->added_ids.at(token.content);
+    for (AddedToken& token : *list) token.id = added_ids.at(token.content);
   }
   std::vector<AddedToken> raw, normalized;
   std::vector<std::string> raw_patterns, normalized_patterns;
   for (const auto* list : {&specials, &others}) {
     for (const AddedToken& token : *list) {
       if (token.normalized) {
-        normalized_patterns.push_back(impl->normalizer ? impl->normalizer->normalize(token.content) : token.content);
+        normalized_patterns.push_back(normalizer ? normalizer->normalize(token.content) : token.content);
         normalized.push_back(token);
       } else {
         raw_patterns.push_back(token.content);
@@ -148,24 +155,26 @@ Tokenizer Tokenizer::load(const Json& config, const std::string& source) {
       }
     }
   }
-  impl->raw_matcher = AddedTokenMatcher(std::move(raw), raw_patterns);
-  impl->normalized_matcher = AddedTokenMatcher(std::move(normalized), normalized_patterns);
+  raw_matcher = AddedTokenMatcher(std::move(raw), raw_patterns);
+  normalized_matcher = AddedTokenMatcher(std::move(normalized), normalized_patterns);
 
-  impl->vocab_size = impl->model.vocab().size();
-  for (const auto& [content, id] : impl->added_ids) {
-    if (!impl->model.token_id(content)) ++impl->vocab_size;
+  vocab_size = model.vocab().size();
+  for (const auto& [content, id] : added_ids) {
+    if (!model.token_id(content)) ++vocab_size;
   }
-  if (!impl->affixes.prefix.empty()) impl->bos = impl->affixes.prefix.front();
-  if (!impl->affixes.suffix.empty()) impl->eos = impl->affixes.suffix.front();
+}
+
+void Tokenizer::Impl::choose_bos_and_eos() {
+  if (!affixes.prefix.empty()) bos = affixes.prefix.front();
+  if (!affixes.suffix.empty()) eos = affixes.suffix.front();
   const auto first_special_named = [&](std::initializer_list<std::string_view> names) -> std::optional<std::int32_t> {
     for (std::string_view name : names) {
-      if (special_contents.contains(name)) return impl->added_ids.find(name)->second;
+      if (special_contents.contains(name)) return added_ids.find(name)->second;
     }
     return std::nullopt;
   };
-  if (!impl->bos) impl->bos = first_special_named({"<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>"});
-  if (!impl->eos) impl->eos = first_special_named({"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "<|im_end|>", "<|eot_id|>"});
-  return Tokenizer(std::move(impl));
+  if (!bos) bos = first_special_named({"<s>", "<|begin_of_text|>", "<bos>", "<|startoftext|>"});
+  if (!eos) eos = first_special_named({"</s>", "<|end_of_text|>", "<|endoftext|>", "<eos>", "<|im_end|>", "<|eot_id|>"});
 }
 
 void Tokenizer::Impl::encode_piece(std::string_view text, bool at_input_start, std::vector<Piece>& scratch,
