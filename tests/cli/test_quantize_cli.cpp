@@ -71,7 +71,21 @@ TEST_F(QuantizeCli, NvFp4CheckpointHoldsExactlyWhatTheFormatsModuleComputes) {
     const std::string prefix = t->name.substr(0, t->name.size() - 7);
     const auto got = exporter::read_compressed_linear(result, prefix, spec);
     const auto& w = weights_.at(t->name);
-    const auto want = formats::quantize(ConstMatrixView(w, t->shape[0], t->shape[1]), spec, t->name);
+    // Linears an engine fuses (q/k/v, gate/up) share one NVFP4 tensor scale: the smallest of theirs.
+    float global = formats::tensor_global_scale(spec, w);
+    for (const auto& [fused, partners] : {std::pair<std::string, std::vector<std::string>>{"q_proj", {"q_proj", "k_proj", "v_proj"}},
+                                          {"k_proj", {"q_proj", "k_proj", "v_proj"}},
+                                          {"v_proj", {"q_proj", "k_proj", "v_proj"}},
+                                          {"gate_proj", {"gate_proj", "up_proj"}},
+                                          {"up_proj", {"gate_proj", "up_proj"}}}) {
+      if (t->name.find(fused) == std::string::npos) continue;
+      for (const auto& partner : partners) {
+        std::string other = t->name;
+        other.replace(other.find(fused), fused.size(), partner);
+        global = std::min(global, formats::tensor_global_scale(spec, weights_.at(other)));
+      }
+    }
+    const auto want = formats::quantize(ConstMatrixView(w, t->shape[0], t->shape[1]), spec, global, t->name);
     EXPECT_EQ(got.codes, want.codes) << t->name;
     EXPECT_EQ(got.scale_codes, want.scale_codes) << t->name;
     EXPECT_EQ(got.global_scale, want.global_scale) << t->name;

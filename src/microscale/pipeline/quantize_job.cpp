@@ -86,7 +86,7 @@ QuantizedLinears quantize_rtn(const std::vector<const io::TensorInfo*>& linears,
     if (auto it = shared_global.find(fused_group_key(t->name)); it != shared_global.end()) global = it->second;
     QuantizedLinear entry;
     entry.quantized = quantizers::rtn(w.view(), o.spec, global, t->name).quantized;
-    entry.reference = std::move(w);
+    measure_error(entry, w.view());
     out.emplace(t->name, std::move(entry));
     progress.advance(1, t->name);
   }
@@ -153,15 +153,9 @@ QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
       continue;
     }
     const formats::QuantizedMatrix& q = it->second.quantized;
-    Matrix dequant(q.rows, q.cols);
-    formats::dequantize(q, dequant.view());
     LayerReport layer{t->name, q.rows, q.cols};
-    const Matrix& ref = it->second.reference;
-    for (std::size_t i = 0; i < dequant.data.size(); ++i) {
-      const double d = static_cast<double>(ref.data[i]) - dequant.data[i];
-      layer.squared_error += d * d;
-      layer.squared_norm += static_cast<double>(ref.data[i]) * ref.data[i];
-    }
+    layer.squared_error = it->second.squared_error;
+    layer.squared_norm = it->second.squared_norm;
     layer.relative_error = layer.squared_norm > 0 ? layer.squared_error / layer.squared_norm : 0.0;
     total_error += layer.squared_error;
     total_norm += layer.squared_norm;
@@ -170,6 +164,8 @@ QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
 
     const std::string prefix = linear_prefix(t->name);
     if (o.dequantized) {
+      Matrix dequant(q.rows, q.cols);
+      formats::dequantize(q, dequant.view());
       // Fake-quant: back to the original basis so that any engine can run it without rotating inputs.
       if (o.rotation.enabled()) rotation::unrotate_rows(dequant.view(), o.rotation);
       auto bytes = bf16_bytes(dequant.data);
@@ -181,7 +177,7 @@ QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
         writer.add_tensor(std::move(tensor));
       }
     }
-    it->second.reference = Matrix{};  // free as we go
+    it->second.quantized = {};  // free as we go
   }
   report.bytes_after += report.linear_bytes_after;
   report.total_relative_error = total_norm > 0 ? total_error / total_norm : 0.0;

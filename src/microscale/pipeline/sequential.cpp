@@ -73,6 +73,17 @@ double qep_alpha_for(const CalibrationOptions& c, LinearKind kind) {
 
 }  // namespace
 
+void measure_error(QuantizedLinear& entry, ConstMatrixView reference) {
+  Matrix dequant(entry.quantized.rows, entry.quantized.cols);
+  formats::dequantize(entry.quantized, dequant.view());
+  entry.squared_error = entry.squared_norm = 0;
+  for (std::size_t i = 0; i < dequant.data.size(); ++i) {
+    const double d = static_cast<double>(reference.data[i]) - dequant.data[i];
+    entry.squared_error += d * d;
+    entry.squared_norm += static_cast<double>(reference.data[i]) * reference.data[i];
+  }
+}
+
 QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std::vector<const io::TensorInfo*>& linears,
                                      const QuantizeOptions& o) {
   const auto& c = o.calibration;
@@ -197,7 +208,9 @@ QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std
         }
         // The rest of the model now sees the quantized weight (back in the original basis).
         linear.weight = quantizers::dequantized_in_original_basis(result);
-        out.emplace(name, QuantizedLinear{std::move(result.quantized), std::move(reference)});
+        QuantizedLinear entry{std::move(result.quantized)};
+        measure_error(entry, reference.view());
+        out.emplace(name, std::move(entry));
       }
       progress.advance(1, fmt::format("layer {}", layer));
     }

@@ -15,8 +15,14 @@ struct QuantizeOptions;
 
 struct QuantizedLinear {
   formats::QuantizedMatrix quantized;  // in the rotated basis when a rotation is used
-  Matrix reference;                    // the weight it approximates, same basis (for error reports)
+  // ||W - Ŵ||² and ||W||² against the weight it approximates (in the same basis), for the report.
+  // Only the numbers are kept, so the job never holds a float copy of the whole model.
+  double squared_error = 0;
+  double squared_norm = 0;
 };
+// Fills the error figures of `entry` from the weight it approximates.
+void measure_error(QuantizedLinear& entry, ConstMatrixView reference);
+
 using QuantizedLinears = std::map<std::string, QuantizedLinear>;  // by weight tensor name
 
 QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std::vector<const io::TensorInfo*>& linears,
