@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -62,18 +63,27 @@ Matrix sample(const std::string& distribution, std::int64_t rows, std::int64_t c
   return m;
 }
 
+struct Timing {
+  double wall = 0.0;  // seconds per call
+  double cpu = 0.0;   // process CPU seconds per call (all threads)
+};
+
+// Wall and CPU time per call. On a shared machine the wall figure depends on the load; the CPU
+// figure (GB per CPU-second, i.e. per fully used core) mostly does not.
 template <typename F>
-double seconds_per_call(F call, double min_seconds) {
+Timing time_per_call(F call, double min_seconds) {
   call();  // warm-up
   int calls = 0;
   const auto start = std::chrono::steady_clock::now();
+  const std::clock_t cpu_start = std::clock();
   double elapsed = 0.0;
   do {
     call();
     ++calls;
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } while (elapsed < min_seconds);
-  return elapsed / calls;
+  const double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+  return {elapsed / calls, cpu / calls};
 }
 
 }  // namespace
@@ -127,7 +137,9 @@ int main(int argc, char** argv) {
   const double gigabytes = static_cast<double>(x.data.size()) * sizeof(float) / 1e9;
   fmt::print("## Throughput: {} OpenMP threads, {} hardware threads, {} MiB of FP32 input\n\n", omp_get_max_threads(),
              std::thread::hardware_concurrency(), x.data.size() * sizeof(float) >> 20);
-  fmt::print("| operation | absmax GB/s | mse GB/s |\n|---|---|---|\n");
+  fmt::print("GB/s = FP32 input bytes / wall time with all threads; GB/cpu-s = the same per CPU-second\n"
+             "(per fully used core), which is less sensitive to other load on the machine.\n\n");
+  fmt::print("| operation | absmax GB/s | absmax GB/cpu-s | mse GB/s | mse GB/cpu-s |\n|---|---|---|---|---|\n");
   const std::vector<Config> speed = {
       {"quantize MXFP4 (ocp)", mf::make_spec(mf::Format::mxfp4, 32, true, mf::ScaleSearch::absmax)},
       {"quantize NVFP4", mf::make_spec(mf::Format::nvfp4, 16, true, mf::ScaleSearch::absmax)},
@@ -137,21 +149,22 @@ int main(int argc, char** argv) {
   for (const Config& c : speed) {
     mf::QuantSpec mse = c.spec;
     mse.scale = mf::ScaleSearch::mse;
-    const double t_abs = seconds_per_call([&] { mf::quantize(x.view(), c.spec); }, min_seconds);
-    const double t_mse = seconds_per_call([&] { mf::quantize(x.view(), mse); }, min_seconds);
-    fmt::print("| {} | {:.2f} | {:.3f} |\n", c.label, gigabytes / t_abs, gigabytes / t_mse);
+    const Timing t_abs = time_per_call([&] { mf::quantize(x.view(), c.spec); }, min_seconds);
+    const Timing t_mse = time_per_call([&] { mf::quantize(x.view(), mse); }, min_seconds);
+    fmt::print("| {} | {:.2f} | {:.2f} | {:.3f} | {:.3f} |\n", c.label, gigabytes / t_abs.wall, gigabytes / t_abs.cpu,
+               gigabytes / t_mse.wall, gigabytes / t_mse.cpu);
   }
   {
     const auto q = mf::quantize(x.view(), speed[1].spec);
     Matrix out(rows, cols);
-    const double t = seconds_per_call([&] { mf::dequantize(q, out.view()); }, min_seconds);
-    fmt::print("| dequantize NVFP4 (GB/s of FP32 output) | {:.2f} | |\n", gigabytes / t);
+    const Timing t = time_per_call([&] { mf::dequantize(q, out.view()); }, min_seconds);
+    fmt::print("| dequantize NVFP4 (bytes of FP32 output) | {:.2f} | {:.2f} | | |\n", gigabytes / t.wall, gigabytes / t.cpu);
   }
-  fmt::print("\n| rotation (in place) | GB/s |\n|---|---|\n");
+  fmt::print("\n| rotation (in place) | GB/s | GB/cpu-s |\n|---|---|---|\n");
   for (int block : {16, 32, 64, 128}) {
     Matrix y = x;
-    const double t = seconds_per_call([&] { rot::rotate_rows(y.view(), rot::RotationSpec{block, true, 7}); }, min_seconds);
-    fmt::print("| Hadamard block {} (random signs) | {:.2f} |\n", block, gigabytes / t);
+    const Timing t = time_per_call([&] { rot::rotate_rows(y.view(), rot::RotationSpec{block, true, 7}); }, min_seconds);
+    fmt::print("| Hadamard block {} (random signs) | {:.2f} | {:.2f} |\n", block, gigabytes / t.wall, gigabytes / t.cpu);
   }
   return 0;
 }

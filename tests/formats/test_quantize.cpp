@@ -437,3 +437,28 @@ TEST(Quantize, NamesRoundTrip) {
   EXPECT_EQ(mf::describe(mf::make_spec(mf::Format::mxfp4, 0, true, mf::ScaleSearch::absmax)), "mxfp4 g32 absmax ocp");
   EXPECT_EQ(mf::describe(mf::make_spec(mf::Format::nvfp4, 16, true, mf::ScaleSearch::mse)), "nvfp4 g16 mse");
 }
+
+// choose() is also called by GPTQ-style code on updated weights, outside quantize()'s input checks:
+// it must never return a zero, infinite or NaN scale, even for extreme or non-finite groups.
+TEST(Quantize, ChooseNeverReturnsABadScale) {
+  std::vector<std::vector<float>> groups;
+  groups.push_back(std::vector<float>(32, 3e38f));
+  groups.push_back(std::vector<float>(32, -3e38f));
+  groups.back()[7] = 3e38f;
+  groups.push_back(std::vector<float>(32, 1e-44f));
+  groups.push_back(std::vector<float>(32, NAN));
+  groups.push_back(std::vector<float>(32, 0.5f));
+  groups.back()[0] = NAN;
+  groups.push_back(std::vector<float>(32, INFINITY));
+  for (const Case& k : all_cases()) {
+    for (auto search : {mf::ScaleSearch::absmax, mf::ScaleSearch::mse}) {
+      const auto spec = mf::make_spec(k.format, k.group == 0 ? 32 : k.group, k.symmetric, search, k.rounding);
+      const mf::GroupQuantizer gq(spec, 2.5f);
+      for (const auto& g : groups) {
+        const auto p = gq.choose(std::span<const float>(g).subspan(0, static_cast<std::size_t>(std::min(32, spec.group_size))));
+        EXPECT_TRUE(std::isfinite(p.scale) && p.scale > 0.0f) << mf::describe(spec) << " first value " << g[0];
+        EXPECT_TRUE(p.zero >= 0.0f && p.zero <= 15.0f);
+      }
+    }
+  }
+}

@@ -24,7 +24,7 @@ namespace {
 
 float usable_scale(float scale) {
   if (!(scale > 0.0f)) return kInt4ZeroGroupScale;
-  if (!std::isfinite(scale)) return round_to_bf16(std::numeric_limits<float>::max());  // rounds to BF16 max
+  if (!std::isfinite(scale)) return bf16_to_float(0x7F7F);  // the largest finite BF16
   return scale;
 }
 
@@ -40,8 +40,8 @@ GroupParams int4_asymmetric(float lo, float hi) {
   if (!std::isfinite(range)) range = std::numeric_limits<float>::max();
   const float scale = usable_scale(round_to_bf16(range / 15.0f));
   float zero = std::nearbyint(-lo / scale);
-  zero = zero < 0.0f ? 0.0f : (zero > 15.0f ? 15.0f : zero);
-  return int4_params(scale, std::fabs(zero));  // fabs: never a -0 zero point
+  zero = zero >= 0.0f ? (zero <= 15.0f ? zero : 15.0f) : 0.0f;  // NaN (a NaN group) -> 0
+  return int4_params(scale, std::fabs(zero));                      // fabs: never a -0 zero point
 }
 
 }  // namespace

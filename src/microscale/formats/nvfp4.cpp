@@ -34,6 +34,7 @@ constexpr std::uint8_t kLargestFiniteCode = 0x7E;  // 448
 
 std::uint8_t nvfp4_absmax_code(float amax, float global_scale) {
   const float scale = amax / 6.0f * global_scale;
+  if (!(scale > 0.0f)) return kZeroScaleFallback;  // also NaN (a NaN group passed to choose())
   const std::uint8_t code = e4m3_from_float(std::min(scale, 448.0f));
   return code == 0 ? kZeroScaleFallback : code;
 }
