@@ -18,6 +18,7 @@
 namespace microscale::formats::detail {
 
 int mx_shared_exponent(float amax, MxRounding rounding) {
+  if (!std::isfinite(amax)) return 127;  // only reachable from choose() on an infinite group: largest scale
   const int k = std::ilogb(amax);                // floor(log2(amax)), exact, also for subnormals
   const float m = std::scalbn(amax, -k);         // significand in [1, 2), exact
   switch (rounding) {
