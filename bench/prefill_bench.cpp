@@ -10,12 +10,15 @@
 //    16-layer figure is extrapolated: time(16) = time(head + embed) + 16/L * time(L layers), with the
 //    head timed separately.
 // Token ids are arbitrary (speed does not depend on them). Best of --repeats runs.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -137,6 +140,20 @@ Timing measure(const Model& m, int batch, int seqlen, int decode, int repeats) {
   return t;
 }
 
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double one_minute = -1;
+  in >> one_minute;
+  return one_minute;
+}
+
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -163,7 +180,10 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "Runs per measurement (best is reported)");
   CLI11_PARSE(app, argc, argv);
   microscale::model::set_num_threads(threads);
-  fmt::print("CPU: {}; threads {}\n", cpu_name(), threads);
+  fmt::print("CPU: {} ({} logical CPUs); threads {}; load average {:.1f}\n", cpu_name(),
+             std::thread::hardware_concurrency(), threads, load_average());
+  const auto wall_start = Clock::now();
+  const double cpu_start = cpu_seconds();
 
   try {
     if (!model_dir.empty()) {
@@ -191,6 +211,9 @@ int main(int argc, char** argv) {
                    steps / t.decode_seconds, synthetic_layers, steps / decode16);
       }
     }
+    // On a shared machine the process may get far less than `threads` cores: say how much it got.
+    fmt::print("CPU time / wall time: {:.2f} cores used on average; load average now {:.1f}\n",
+               (cpu_seconds() - cpu_start) / seconds_since(wall_start), load_average());
   } catch (const std::exception& e) {
     fmt::print(stderr, "prefill_bench: {}\n", e.what());
     return 1;
