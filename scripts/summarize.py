@@ -29,6 +29,12 @@ def recipe(model_dir: Path) -> str:
 def main() -> int:
     out = Path(sys.argv[1])
     rows = []
+    first = json.loads((out / f"{sys.argv[2]}.json").read_text())
+    if first.get("reference"):
+        # The unquantized model's row, from the reference figures of the first report (same windows).
+        ref = first["reference"]
+        rows.append(("original", recipe(Path(ref["dir"])), f"{first['perplexity']['reference_ppl']:.3f}",
+                     "0", "0", "100.00%", f"{ref['weight_bytes'] / 1e6:.2f} MB"))
     for name in sys.argv[2:]:
         report = json.loads((out / f"{name}.json").read_text())
         ppl = report["perplexity"]
@@ -50,7 +56,6 @@ def main() -> int:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print(line(r))
-    first = json.loads((out / f"{sys.argv[2]}.json").read_text())
     print(f"\ntext: {first['text']['path']}, {first['perplexity']['windows']} windows of "
           f"{first['perplexity']['seqlen']} tokens; KL and top-1 against the unquantized model")
     return 0
