@@ -22,6 +22,7 @@ import random
 import unicodedata
 from pathlib import Path
 
+import tokenizers
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,6 +310,7 @@ def record(name: str, tok_json: str, corpus: list[str]):
         cases.append(case)
     expected = {
         "tokenizer": name,
+        "reference": f"tokenizers {tokenizers.__version__}",
         "vocab_size": tok.get_vocab_size(with_added_tokens=True),
         "model_vocab_size": tok.get_vocab_size(with_added_tokens=False),
         "special_prefix": prefix,
