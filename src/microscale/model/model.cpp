@@ -238,7 +238,7 @@ Model Model::from_weights(ModelConfig config, ModelWeights weights) {
   check(weights.embedding.rows == c.vocab_size && weights.embedding.cols == c.hidden_size, "embedding");
   check(static_cast<int>(weights.layers.size()) == c.num_layers, "number of layers");
   check(static_cast<std::int64_t>(weights.final_norm.size()) == c.hidden_size, "final_norm");
-  for (const auto& layer : weights.layers) {
+  for (auto& layer : weights.layers) {
     for (LinearKind kind : kAllLinearKinds) {
       const LinearShape s = expected_shape(c, kind);
       const Linear& lin = layer.linear(kind);
@@ -250,7 +250,7 @@ Model Model::from_weights(ModelConfig config, ModelWeights weights) {
     check(!c.qk_norm || (static_cast<std::int64_t>(layer.q_norm.size()) == c.head_dim &&
                          static_cast<std::int64_t>(layer.k_norm.size()) == c.head_dim),
           "q_norm/k_norm");
-    m.layers_.push_back(std::make_unique<LayerWeights>(layer));
+    m.layers_.push_back(std::make_unique<LayerWeights>(std::move(layer)));
   }
   if (c.tie_word_embeddings) {
     m.head_->linear.weight = std::move(weights.embedding);  // embed() reads the head's matrix
