@@ -64,7 +64,7 @@ LayerResult mr_gptq(ConstMatrixView w, const Eigen::MatrixXd& hessian, formats::
 // result.dequantized brought back to the original basis (Ŵ' Rᵀ); a copy when there is no rotation.
 Matrix dequantized_in_original_basis(const LayerResult& result);
 
-// tr((W - Ŵ) H (W - Ŵ)ᵀ), in double. W, Ŵ: [rows, d]; H: [d, d].
+// tr((W - Ŵ) H (W - Ŵ)ᵀ), in double. W, Ŵ: [rows, d]; H: [d, d], symmetric.
 double layer_objective(ConstMatrixView w, ConstMatrixView w_hat, const Eigen::MatrixXd& hessian);
 
 }  // namespace microscale::quantizers
