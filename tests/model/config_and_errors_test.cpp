@@ -245,3 +245,45 @@ TEST(ModelErrors, BadInputsToTheRuntime) {
 
 }  // namespace
 }  // namespace microscale::testing
+
+namespace microscale::testing {
+namespace {
+
+TEST(ShardedCheckpoint, LoadsLikeTheSingleFileAndNamesTheIndexWhenATensorIsMissing) {
+  TempDir single, sharded;
+  const TensorMap t = write_random_model(single.path(), {});
+  const model::Model reference = model::Model::load(single.path());
+  // Split the same tensors over two shards named by an index, dropping one of them.
+  const io::SafetensorsFile file(single.path() / "model.safetensors");
+  io::SafetensorsWriter first, second;
+  json weight_map = json::object();
+  int i = 0;
+  for (const io::TensorInfo& info : file.tensors()) {
+    if (info.name == "model.layers.1.mlp.gate_proj.weight") continue;
+    const bool one = i++ % 2 == 0;
+    (one ? first : second).add(info.name, info.dtype, info.shape, {info.bytes.begin(), info.bytes.end()});
+    weight_map[info.name] = one ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+  }
+  first.write(sharded / "model-00001-of-00002.safetensors");
+  second.write(sharded / "model-00002-of-00002.safetensors");
+  std::filesystem::copy_file(single / "config.json", sharded / "config.json");
+  std::ofstream(sharded / "model.safetensors.index.json") << json{{"weight_map", weight_map}}.dump();
+  const std::string e = error_of([&] { model::Model::load(sharded.path()); });
+  EXPECT_NE(e.find("model.safetensors.index.json"), std::string::npos) << e;
+  EXPECT_NE(e.find("model.layers.1.mlp.gate_proj.weight"), std::string::npos) << e;
+
+  // With every tensor present, the sharded model gives the same logits.
+  io::SafetensorsWriter third;
+  const io::TensorInfo& gate = *file.find("model.layers.1.mlp.gate_proj.weight");
+  third.add(gate.name, gate.dtype, gate.shape, {gate.bytes.begin(), gate.bytes.end()});
+  third.write(sharded / "model-00003-of-00003.safetensors");
+  weight_map[gate.name] = "model-00003-of-00003.safetensors";
+  std::ofstream(sharded / "model.safetensors.index.json") << json{{"weight_map", weight_map}}.dump();
+  const model::Model m = model::Model::load(sharded.path());
+  EXPECT_EQ(m.weight_files().size(), 3u);
+  const std::vector<std::int32_t> tokens = {1, 5, 9, 2, 33};
+  EXPECT_EQ(m.forward(tokens, 1, 5).data, reference.forward(tokens, 1, 5).data);
+}
+
+}  // namespace
+}  // namespace microscale::testing
