@@ -8,16 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "microscale/core/error.hpp"
+#include "microscale/io/json_file.hpp"
 
 namespace microscale::pipeline {
 namespace {
 
 std::string read_calibration_text(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail("{}: cannot open calibration text", file.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string content = buffer.str();
+  std::string content = io::read_file(file, "calibration text");
   if (file.extension() != ".jsonl") return content;
 
   std::string joined;
