@@ -19,12 +19,14 @@ namespace microscale::formats {
 namespace {
 
 // Runs body(row) for every row on the OpenMP team; the first exception is rethrown on the caller's
-// thread (exceptions must not escape an OpenMP region).
+// thread (exceptions must not escape an OpenMP region). Small matrices stay on the calling thread:
+// waking a team costs more than quantizing a few thousand values, and much more on a busy machine.
 template <typename Body>
-void for_each_row(std::int64_t rows, Body body) {
+void for_each_row(std::int64_t rows, std::int64_t cols, Body body) {
+  constexpr std::int64_t kParallelValues = 1 << 16;
   std::exception_ptr error;
   std::mutex error_mutex;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * cols >= kParallelValues)
   for (std::int64_t r = 0; r < rows; ++r) {
     try {
       body(r);
@@ -131,7 +133,7 @@ QuantizedMatrix quantize_checked(ConstMatrixView weights, const QuantSpec& spec,
   QuantizedMatrix q = allocate(spec, weights.rows, weights.cols, quantizer.global_scale());
   const std::int64_t group = q.group_size();
   const std::int64_t groups = q.groups_per_row();
-  for_each_row(weights.rows, [&](std::int64_t r) {
+  for_each_row(weights.rows, weights.cols, [&](std::int64_t r) {
     const auto row = weights.row(r);
     std::uint8_t* codes = q.codes.data() + r * weights.cols / 2;
     for (std::int64_t g = 0; g < groups; ++g) {
@@ -206,7 +208,7 @@ QuantizedMatrix pack_with_params(ConstMatrixView values, const QuantSpec& spec, 
       fail("{}: group parameters of row {}, group {} do not fit {}: {}", what, static_cast<std::int64_t>(i) / groups,
            static_cast<std::int64_t>(i) % groups, describe(spec), reason);
   }
-  for_each_row(values.rows, [&](std::int64_t r) {
+  for_each_row(values.rows, values.cols, [&](std::int64_t r) {
     const auto row = values.row(r);
     std::uint8_t* codes = q.codes.data() + r * values.cols / 2;
     for (std::int64_t g = 0; g < groups; ++g) {
@@ -224,7 +226,7 @@ void dequantize(const QuantizedMatrix& q, MatrixView out) {
   if (out.rows != q.rows || out.cols != q.cols || out.data.size() != static_cast<std::size_t>(q.rows * q.cols))
     fail("dequantize: output is {}x{} ({} values) but the quantized matrix is {}x{}", out.rows, out.cols,
          out.data.size(), q.rows, q.cols);
-  for_each_row(q.rows, [&](std::int64_t r) { dequantize_row(q, r, out.row(r).data()); });
+  for_each_row(q.rows, q.cols, [&](std::int64_t r) { dequantize_row(q, r, out.row(r).data()); });
 }
 
 double relative_error(ConstMatrixView weights, const QuantizedMatrix& q) {
