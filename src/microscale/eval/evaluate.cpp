@@ -8,20 +8,13 @@
 #include "microscale/core/error.hpp"
 #include "microscale/core/log.hpp"
 #include "microscale/eval/efficiency.hpp"
+#include "microscale/io/json_file.hpp"
 #include "microscale/model/kernels.hpp"
 #include "microscale/model/model.hpp"
 #include "microscale/tokenizer/tokenizer.hpp"
 
 namespace microscale::eval {
 namespace {
-
-std::string read_text_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open the text file", path.string());
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 tokenizer::Tokenizer load_tokenizer(const std::filesystem::path& model_dir) {
   const auto path = model_dir / "tokenizer.json";
@@ -118,7 +111,7 @@ EvalReport run_evaluation(const EvalOptions& options) {
   EvalReport report;
   report.options = options;
 
-  const std::string text = read_text_file(options.text);
+  const std::string text = io::read_file(options.text, "text file");
   if (text.empty()) fail("{}: the text is empty", options.text.string());
   const tokenizer::Tokenizer tok = load_tokenizer(options.model_dir);
   // The stream is tokenized as transformers' tokenizer(text) would: the post-processor's special

@@ -1,5 +1,7 @@
 #include "microscale/eval/tasks.hpp"
 
+#include "microscale/io/json_file.hpp"
+
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -107,11 +109,7 @@ TaskFile parse_task_lines(std::string_view content, const std::filesystem::path&
 }
 
 TaskFile load_task_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open task file", path.string());
-  std::stringstream s;
-  s << in.rdbuf();
-  return parse_task_lines(s.str(), path);
+  return parse_task_lines(io::read_file(path, "task file"), path);
 }
 
 EncodedPair encode_pair(const EncodeFn& encode, std::string_view context, std::string_view continuation) {
