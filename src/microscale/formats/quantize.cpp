@@ -161,19 +161,28 @@ void check_consistent(const QuantizedMatrix& q) {
 }
 
 void dequantize_row(const QuantizedMatrix& q, std::int64_t r, float* out) {
+  // Same products as GroupQuantizer::decode: e2m1 * scale, or (u - zero) * scale.
+  static constexpr float kE2M1[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
   const std::int64_t group = q.group_size();
   const std::int64_t groups = q.groups_per_row();
   const std::uint8_t* codes = q.codes.data() + r * q.cols / 2;
   for (std::int64_t g = 0; g < groups; ++g) {
     const GroupParams p = q.params(r, g);
-    float table[16];
-    for (std::uint8_t c = 0; c < 16; ++c)
-      table[c] = q.spec.format == Format::int4 ? (static_cast<float>(c) - p.zero) * p.scale : e2m1_to_float(c) * p.scale;
     const std::uint8_t* b = codes + g * group / 2;
     float* o = out + g * group;
-    for (std::int64_t i = 0; i < group / 2; ++i) {
-      o[2 * i] = table[b[i] & 0xFu];
-      o[2 * i + 1] = table[b[i] >> 4];
+    const float scale = p.scale;
+    if (q.spec.format == Format::int4) {
+      const float zero = p.zero;
+      for (std::int64_t i = 0; i < group / 2; ++i) {
+        o[2 * i] = (static_cast<float>(b[i] & 0xFu) - zero) * scale;
+        o[2 * i + 1] = (static_cast<float>(b[i] >> 4) - zero) * scale;
+      }
+    } else {
+      for (std::int64_t i = 0; i < group / 2; ++i) {
+        o[2 * i] = kE2M1[b[i] & 0xFu] * scale;
+        o[2 * i + 1] = kE2M1[b[i] >> 4] * scale;
+      }
     }
   }
 }
