@@ -21,12 +21,14 @@ namespace {
 // Runs body(row) for every row on the OpenMP team; the first exception is rethrown on the caller's
 // thread (exceptions must not escape an OpenMP region). Small matrices stay on the calling thread:
 // waking a team costs more than quantizing a few thousand values, and much more on a busy machine.
+// Rows are handed out dynamically (4 at a time): with a static split, one preempted thread on a
+// shared machine holds up the whole team.
 template <typename Body>
 void for_each_row(std::int64_t rows, std::int64_t cols, Body body) {
   constexpr std::int64_t kParallelValues = 1 << 16;
   std::exception_ptr error;
   std::mutex error_mutex;
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelValues)
+#pragma omp parallel for schedule(dynamic, 4) if (rows * cols >= kParallelValues)
   for (std::int64_t r = 0; r < rows; ++r) {
     try {
       body(r);
@@ -247,7 +249,7 @@ double relative_error(ConstMatrixView weights, const QuantizedMatrix& q) {
 #pragma omp parallel reduction(+ : error, norm)
   {
     std::vector<float> buffer(static_cast<std::size_t>(q.cols));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
     for (std::int64_t r = 0; r < q.rows; ++r) {
       dequantize_row(q, r, buffer.data());
       const auto w = weights.row(r);
