@@ -29,6 +29,11 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--seqlen", flags->options.seqlen,
                   "Window length in tokens (default 2048, capped by max_position_embeddings)");
   cmd->add_option("--max-windows", flags->options.max_windows, "Evaluate only the first N windows (default all)");
+  cmd->add_option("--protocol", flags->options.protocol,
+                  "Perplexity protocol: gptq (score every position of a window) or llama.cpp (score the second "
+                  "half of each window, as llama-perplexity does)")
+      ->check(CLI::IsMember({"gptq", "llama.cpp"}))
+      ->capture_default_str();
   cmd->add_option("--tasks", flags->tasks, "Task files (JSON Lines, see docs/modules/eval.md)")->expected(1, -1);
   cmd->add_option("--json", flags->json_out, "Write the full result as JSON to this file");
   cmd->add_option("--threads", flags->options.threads, "Threads for OpenMP and OpenBLAS (default: all cores)");

@@ -197,6 +197,37 @@ TEST(Perplexity, MatchesDirectComputationFromFullLogits) {
   EXPECT_DOUBLE_EQ(self.reference->reference_ppl, self.ppl);
 }
 
+TEST(Perplexity, LlamaCppProtocolScoresOnlyTheSecondHalfOfEachWindow) {
+  const model::Model m = tiny_model(3.0f);
+  const auto tokens = stream(50, 40);
+  eval::PerplexityOptions o;
+  o.seqlen = 12;
+  o.max_windows = 3;
+  o.score_from = 6;
+  o.logits_rows = 5;  // chunks straddle the scored/unscored boundary too
+  o.quiet = true;
+  const auto r = eval::evaluate_perplexity(m, tokens, o);
+  EXPECT_EQ(r.positions, 3 * 5);  // logits rows 6..10 of each window predict tokens 7..11
+  EXPECT_EQ(r.score_from, 6);
+  double nll = 0;
+  for (int w = 0; w < 3; ++w) {
+    const auto window = std::span(tokens).subspan(static_cast<std::size_t>(w * 12), 12);
+    const Matrix a = m.forward(window, 1, 12);
+    for (int t = 6; t < 11; ++t) {
+      const auto row = a.view().row(t);
+      double s = 0;
+      for (float z : row) s += std::exp(double{z});
+      nll += std::log(s) - row[static_cast<std::size_t>(window[static_cast<std::size_t>(t + 1)])];
+    }
+  }
+  EXPECT_NEAR(r.mean_nll, nll / 15, 1e-6);
+  const auto all = eval::evaluate_perplexity(m, tokens, {.seqlen = 12, .max_windows = 3, .quiet = true});
+  EXPECT_GT(std::abs(all.mean_nll - r.mean_nll), 1e-4);  // the protocols really score different positions
+
+  o.score_from = 11;  // nothing left to score
+  EXPECT_THROW(eval::evaluate_perplexity(m, tokens, o), Error);
+}
+
 TEST(Perplexity, TooShortTextNamesTheSourceAndTheTokensNeeded) {
   const model::Model m = tiny_model(1.0f);
   eval::PerplexityOptions o;

@@ -145,6 +145,11 @@ EvalReport run_evaluation(const EvalOptions& options) {
   PerplexityOptions ppl;
   ppl.seqlen = choose_seqlen(options, m.config(), reference ? &reference->config() : nullptr);
   ppl.max_windows = options.max_windows;
+  if (options.protocol == "llama.cpp") {
+    ppl.score_from = ppl.seqlen / 2;
+  } else if (options.protocol != "gptq") {
+    fail("--protocol must be gptq or llama.cpp, is '{}'", options.protocol);
+  }
   ppl.quiet = options.quiet;
   ppl.source = options.text.string() + " (tokenized with " + (options.model_dir / "tokenizer.json").string() + ")";
   report.perplexity = evaluate_perplexity(m, tokens, ppl, reference ? &*reference : nullptr);
@@ -192,6 +197,8 @@ nlohmann::json to_json(const EvalReport& r) {
   j["reference"] = r.reference ? summary_json(*r.reference) : nlohmann::json(nullptr);
   j["text"] = {{"path", r.options.text.string()}, {"tokens", r.text_tokens}};
   j["perplexity"] = {{"seqlen", p.seqlen},
+                     {"protocol", r.options.protocol},
+                     {"score_from", p.score_from},
                      {"windows", p.windows},
                      {"positions", p.positions},
                      {"mean_nll", p.mean_nll},

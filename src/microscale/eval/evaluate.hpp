@@ -21,6 +21,9 @@ struct EvalOptions {
   std::filesystem::path text;
   int seqlen = 0;              // 0 = min(2048, max_position_embeddings, sliding_window)
   int max_windows = 0;         // 0 = every full window of the text
+  // "gptq": score every position of a window; "llama.cpp": only its second half, as llama.cpp's
+  // perplexity tool does (for comparing with that engine's figure).
+  std::string protocol = "gptq";
   std::vector<std::filesystem::path> tasks;
   int threads = 0;             // 0 = OpenMP / OpenBLAS defaults
   int decode_tokens = 32;      // greedy tokens for the decode-speed figure (0 = skip)

@@ -84,6 +84,10 @@ void accumulate_positions(PositionStats& stats, ConstMatrixView logits, std::spa
 
 int count_windows(std::int64_t tokens, const PerplexityOptions& options) {
   if (options.seqlen < 2) fail("perplexity: seqlen must be at least 2, is {}", options.seqlen);
+  if (options.score_from < 0 || options.score_from > options.seqlen - 2) {
+    fail("perplexity: scoring from position {} leaves nothing to score in windows of {} tokens", options.score_from,
+         options.seqlen);
+  }
   const std::int64_t full = tokens / options.seqlen;
   if (full == 0) {
     fail("{}: {} tokens, but one window of seqlen {} needs at least {} tokens{}", options.source, tokens,
@@ -109,6 +113,7 @@ PerplexityResult evaluate_perplexity(const model::Model& model, std::span<const 
   PerplexityResult result;
   result.seqlen = seqlen;
   result.windows = windows;
+  result.score_from = options.score_from;
   PositionStats total;
   Progress progress(reference ? "perplexity + KL" : "perplexity", windows, options.quiet);
   for (int w0 = 0; w0 < windows; w0 += per_batch) {
@@ -130,14 +135,16 @@ PerplexityResult evaluate_perplexity(const model::Model& model, std::span<const 
       result.model_seconds += seconds_since(start);
       Matrix reference_logits;
       if (reference != nullptr) reference_logits = reference->logits(row_range(reference_hidden.view(), r0, count));
-      // Split the chunk at window boundaries; the last position of a window predicts nothing.
+      // Split the chunk at window boundaries; the last position of a window predicts nothing, and
+      // positions before score_from are context only.
       for (std::int64_t a = r0; a < r0 + count;) {
         const std::int64_t w = a / seqlen;
         const std::int64_t b = std::min(r0 + count, (w + 1) * seqlen);
         std::vector<std::int32_t> targets(static_cast<std::size_t>(b - a));
         for (std::int64_t r = a; r < b; ++r) {
-          const bool last = r % seqlen == seqlen - 1;
-          targets[static_cast<std::size_t>(r - a)] = last ? -1 : batch_tokens[static_cast<std::size_t>(r + 1)];
+          const std::int64_t t = r % seqlen;
+          const bool scored = t >= options.score_from && t != seqlen - 1;
+          targets[static_cast<std::size_t>(r - a)] = scored ? batch_tokens[static_cast<std::size_t>(r + 1)] : -1;
         }
         const ConstMatrixView model_rows = row_range(logits.view(), a - r0, b - a);
         if (reference != nullptr) {

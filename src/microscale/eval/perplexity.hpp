@@ -7,6 +7,10 @@
 // logits at t predict token t+1). mean NLL = mean over scored positions (every window has the same
 // count, so this is also the mean of per-window means); ppl = exp(mean NLL).
 //
+// llama.cpp's perplexity tool cuts the same windows but scores only their second half (the logits at
+// t >= seqlen/2), so that every scored token has at least seqlen/2 tokens of context; `score_from`
+// reproduces that protocol for a like-for-like comparison with it.
+//
 // With a reference model, on the same windows and positions: KL(P_ref || P_model) per position (mean,
 // median, 99th percentile, max), top-1 agreement (share of positions whose argmax agree) and the
 // reference's own perplexity.
@@ -35,6 +39,7 @@ void accumulate_positions(PositionStats& stats, ConstMatrixView logits, std::spa
 struct PerplexityOptions {
   int seqlen = 2048;
   int max_windows = 0;                // 0 = all
+  int score_from = 0;                 // first scored logits row of a window (llama.cpp: seqlen / 2)
   std::int64_t rows_per_batch = 2048; // windows are batched up to this many tokens
   std::int64_t logits_rows = 256;     // logits are materialised this many rows at a time
   std::string source = "text";        // names the text in error messages
@@ -54,7 +59,8 @@ struct ReferenceComparison {
 struct PerplexityResult {
   int seqlen = 0;
   int windows = 0;
-  std::int64_t positions = 0;         // scored positions: windows * (seqlen - 1)
+  std::int64_t positions = 0;         // scored positions: windows * (seqlen - 1 - score_from)
+  int score_from = 0;
   double mean_nll = 0.0;
   double ppl = 0.0;
   std::vector<double> window_nll;     // mean NLL of each window
