@@ -28,6 +28,7 @@ struct QuantizeFlags {
   bool no_act_order = false, qep = false;
   std::string qep_alpha;
   double activation_budget_gb = 0;
+  std::string device = "cpu";
 };
 
 pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
@@ -62,6 +63,7 @@ pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
   c.act_order = !f.no_act_order;
   c.qep = f.qep;
   c.activation_budget_bytes = static_cast<std::uint64_t>(f.activation_budget_gb * 1e9);
+  c.gpu = f.device == "cuda";
   if (!f.qep_alpha.empty()) {
     // "0.5" for every layer kind, or "attn=0.5,mlp=0.25"
     std::string rest = f.qep_alpha;
@@ -84,6 +86,9 @@ pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
         fail("--qep-alpha: '{}' is not a number", item);
       }
     }
+  }
+  if (c.gpu && o.method == pipeline::Method::rtn) {
+    fail("--device cuda accelerates GPTQ and MR-GPTQ; round-to-nearest has nothing to offload (drop --device)");
   }
   if ((o.method != pipeline::Method::rtn || c.qep) && c.text.empty()) {
     fail("--method {}{} needs calibration text: pass --calib FILE", f.method, c.qep ? " --qep" : "");
@@ -146,6 +151,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_flag("--no-act-order", flags->no_act_order, "process columns in their natural order");
   cmd->add_flag("--qep", flags->qep, "quantization error propagation on top of the method");
   cmd->add_option("--qep-alpha", flags->qep_alpha, "QEP strength: one value, or attn=A,mlp=B (default: the paper's)");
+  cmd->add_option("--device", flags->device,
+                  "where GPTQ's Cholesky factorisation and lazy block updates run: cpu | cuda (cuSOLVER/cuBLAS)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   cmd->add_option("--activation-budget", flags->activation_budget_gb,
                   "GB of calibration activations to keep in memory before spilling to disk (0 = no limit)");
   cmd->callback([flags] {

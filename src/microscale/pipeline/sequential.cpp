@@ -13,10 +13,15 @@
 #include "microscale/pipeline/calibration.hpp"
 #include "microscale/pipeline/quantize_job.hpp"
 #include "microscale/quantizers/gptq.hpp"
+#include "microscale/quantizers/gptq_linear_algebra.hpp"
 #include "microscale/quantizers/hessian_ops.hpp"
 #include "microscale/quantizers/qep.hpp"
 #include "microscale/quantizers/statistics.hpp"
 #include "microscale/tokenizer/tokenizer.hpp"
+
+#ifdef MICROSCALE_HAVE_CUDA
+#include "microscale/cuda/gptq_device.hpp"
+#endif
 
 namespace microscale::pipeline {
 namespace {
@@ -71,6 +76,15 @@ double qep_alpha_for(const CalibrationOptions& c, LinearKind kind) {
   return quantizers::default_qep_alpha(model::linear_name(kind));
 }
 
+std::unique_ptr<quantizers::GptqLinearAlgebra> make_linear_algebra(bool gpu) {
+  if (!gpu) return quantizers::make_host_linear_algebra();
+#ifdef MICROSCALE_HAVE_CUDA
+  return cuda::make_device_linear_algebra();
+#else
+  fail("--device cuda: this microscale was built without CUDA (nvcc was not found when it was configured)");
+#endif
+}
+
 }  // namespace
 
 void measure_error(QuantizedLinear& entry, ConstMatrixView reference) {
@@ -87,6 +101,8 @@ void measure_error(QuantizedLinear& entry, ConstMatrixView reference) {
 QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std::vector<const io::TensorInfo*>& linears,
                                      const QuantizeOptions& o) {
   const auto& c = o.calibration;
+  // First, so that a missing GPU is reported before any calibration work.
+  const std::unique_ptr<quantizers::GptqLinearAlgebra> algebra = make_linear_algebra(c.gpu);
   model::Model net = model::Model::load(o.model_dir, {.stream_layers = true});
   const auto& config = net.config();
   const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::from_file(o.model_dir / "tokenizer.json");
@@ -122,6 +138,7 @@ QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std
   gptq_options.damp = c.damp;
   gptq_options.block_size = c.block_size;
   gptq_options.act_order = c.act_order;
+  gptq_options.linear_algebra = algebra.get();
 
   QuantizedLinears out;
   Progress progress(fmt::format("quantize {}{}", method_name(o.method), c.qep ? "+qep" : ""), config.num_layers * 4,

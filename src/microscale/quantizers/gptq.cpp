@@ -11,6 +11,7 @@
 #include "microscale/core/error.hpp"
 #include "microscale/core/log.hpp"
 #include "microscale/formats/quantize.hpp"
+#include "microscale/quantizers/gptq_linear_algebra.hpp"
 #include "microscale/quantizers/hessian_ops.hpp"
 
 namespace microscale::quantizers {
@@ -42,7 +43,7 @@ struct InverseFactor {
 };
 
 InverseFactor inverse_cholesky_factor(const Eigen::MatrixXd& h, const std::vector<std::int64_t>& perm, double damp,
-                                      std::string_view layer) {
+                                      GptqLinearAlgebra& algebra, std::string_view layer) {
   const std::int64_t d = h.rows();
   InverseFactor out;
   out.upper.resize(static_cast<std::size_t>(d * d));
@@ -54,18 +55,9 @@ InverseFactor inverse_cholesky_factor(const Eigen::MatrixXd& h, const std::vecto
     for (std::int64_t i = 0; i < d; ++i) a[i + j * d] = column[perm[static_cast<std::size_t>(i)]];
   }
   std::reverse(out.upper.begin(), out.upper.end());
-  // Column-major: A = U'ᵀU' with U' = Lᵀ (so the storage, read row-major, holds L in its lower half).
-  out.cholesky = detail::damped_cholesky_upper(a, d, damp, layer);
-  if (out.cholesky.ok) {
-    // Column-major upper inverse (Lᵀ)^-1 = (L^-1)ᵀ: read row-major, L^-1 in the lower half.
-    const lapack_int info = LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'U', 'N', static_cast<lapack_int>(d), a,
-                                           static_cast<lapack_int>(d));
-    if (info != 0) {
-      log::warn("{}: inverting the Cholesky factor failed (singular at column {}); no error compensation", layer,
-                info);
-      out.cholesky.ok = false;
-    }
-  }
+  // Column-major: A = U'ᵀU' with U' = Lᵀ; the inverse (Lᵀ)^-1 = (L^-1)ᵀ, read row-major, is L^-1 in
+  // the lower half.
+  out.cholesky = algebra.factor_inverse(a, d, damp, layer);
   if (!out.cholesky.ok) {
     std::fill(out.upper.begin(), out.upper.end(), 0.0);
     for (std::int64_t i = 0; i < d; ++i) out.upper[static_cast<std::size_t>(i * d + i)] = 1.0;
@@ -74,6 +66,41 @@ InverseFactor inverse_cholesky_factor(const Eigen::MatrixXd& h, const std::vecto
   std::reverse(out.upper.begin(), out.upper.end());  // row-major J L^-1 J = U
   return out;
 }
+
+// LAPACK and OpenBLAS directly on the host working weights.
+class HostLinearAlgebra final : public GptqLinearAlgebra {
+ public:
+  detail::DampedCholesky factor_inverse(double* a, std::int64_t d, double damp, std::string_view layer) override {
+    detail::DampedCholesky result = detail::damped_cholesky_upper(a, d, damp, layer);
+    if (!result.ok || d == 0) return result;
+    const lapack_int info = LAPACKE_dtrtri(LAPACK_COL_MAJOR, 'U', 'N', static_cast<lapack_int>(d), a,
+                                           static_cast<lapack_int>(d));
+    if (info != 0) {
+      log::warn("{}: inverting the Cholesky factor failed (singular at column {}); no error compensation", layer,
+                info);
+      result.ok = false;
+    }
+    return result;
+  }
+  void start(std::span<double> work, std::int64_t rows, std::int64_t d, const double* u) override {
+    work_ = work.data();
+    rows_ = rows;
+    d_ = d;
+    u_ = u;
+  }
+  void sync_block(std::int64_t, std::int64_t, std::span<const std::int64_t>) override {}  // already current
+  void update_trailing(const double* errors, std::int64_t ld, std::int64_t begin, std::int64_t end) override {
+    if (end >= d_) return;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows_), static_cast<int>(d_ - end),
+                static_cast<int>(end - begin), -1.0, errors, static_cast<int>(ld), u_ + begin * d_ + end,
+                static_cast<int>(d_), 1.0, work_ + end, static_cast<int>(d_));
+  }
+
+ private:
+  double* work_ = nullptr;
+  const double* u_ = nullptr;
+  std::int64_t rows_ = 0, d_ = 0;
+};
 
 // The moment GPTQ first reaches a column of a group whose scale is chosen dynamically. Columns of
 // the group beyond the current lazy batch have not yet received the batch's pending updates, so
@@ -87,6 +114,8 @@ struct GroupEvent {
 };
 
 }  // namespace
+
+std::unique_ptr<GptqLinearAlgebra> make_host_linear_algebra() { return std::make_unique<HostLinearAlgebra>(); }
 
 LayerResult rtn(ConstMatrixView w, const formats::QuantSpec& spec, std::optional<float> global_scale,
                 std::string_view layer) {
@@ -145,7 +174,13 @@ LayerResult gptq(ConstMatrixView w, const Eigen::MatrixXd& hessian, const format
   std::vector<std::int64_t> position(static_cast<std::size_t>(d));
   for (std::int64_t p = 0; p < d; ++p) position[static_cast<std::size_t>(perm[static_cast<std::size_t>(p)])] = p;
 
-  InverseFactor factor = inverse_cholesky_factor(h, perm, options.damp, layer);
+  std::unique_ptr<GptqLinearAlgebra> host_algebra;
+  GptqLinearAlgebra* algebra = options.linear_algebra;
+  if (algebra == nullptr) {
+    host_algebra = make_host_linear_algebra();
+    algebra = host_algebra.get();
+  }
+  InverseFactor factor = inverse_cholesky_factor(h, perm, options.damp, *algebra, layer);
   result.damp = factor.cholesky.damp;
   result.damped_extra = factor.cholesky.damped_extra;
   result.identity_fallback = !factor.cholesky.ok;
@@ -187,6 +222,8 @@ LayerResult gptq(ConstMatrixView w, const Eigen::MatrixXd& hessian, const format
   const std::int64_t block = options.block_size;
   std::vector<double> errors(static_cast<std::size_t>(rows * block));
   float* dequantized = result.dequantized.data.data();
+  algebra->start(work, rows, d, u);
+  std::vector<std::int64_t> outside_columns;
 
   for (std::int64_t b = 0; b < d; b += block) {
     const std::int64_t end = std::min(b + block, d);
@@ -214,9 +251,13 @@ LayerResult gptq(ConstMatrixView w, const Eigen::MatrixXd& hessian, const format
           event.pending[i * event.outside.size() + o] = u[(b + static_cast<std::int64_t>(i)) * d + q];
         }
       }
+      for (const std::int64_t t : event.outside) outside_columns.push_back(event.positions[static_cast<std::size_t>(t)]);
       event_at[static_cast<std::size_t>(p - b)] = static_cast<std::int64_t>(events.size());
       events.push_back(std::move(event));
     }
+    // The block's columns, and the later columns its group events read, must be current on the host.
+    algebra->sync_block(b, end, outside_columns);
+    outside_columns.clear();
 
 #pragma omp parallel if (rows * width * (width + group) > kParallelWork)
     {
@@ -257,11 +298,7 @@ LayerResult gptq(ConstMatrixView w, const Eigen::MatrixXd& hessian, const format
     }
 
     // Lazy batch: the rest of the row receives this block's errors in one GEMM.
-    if (end < d) {
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(d - end),
-                  static_cast<int>(width), -1.0, errors.data(), static_cast<int>(block), u + b * d + end,
-                  static_cast<int>(d), 1.0, work.data() + end, static_cast<int>(d));
-    }
+    algebra->update_trailing(errors.data(), block, b, end);
   }
 
   result.quantized = formats::pack_with_params(result.dequantized.view(), spec, global_scale, params, layer);

@@ -17,6 +17,8 @@
 
 namespace microscale::quantizers {
 
+class GptqLinearAlgebra;  // gptq_linear_algebra.hpp
+
 struct GptqOptions {
   double damp = 0.01;      // λ = damp * mean(diag H) added to the diagonal (GPTQ's percdamp)
   int block_size = 128;    // columns per lazy batch; the trailing update is one GEMM per batch
@@ -30,6 +32,9 @@ struct GptqOptions {
   // NVFP4 tensor scale; default: formats::tensor_global_scale of the weight being quantized. Pass
   // one shared value for layers fused at inference (q/k/v, gate/up).
   std::optional<float> global_scale;
+  // Where the factorisation and the lazy-batch updates run; null = the host (LAPACK/OpenBLAS). The
+  // GPU's is cuda::make_device_linear_algebra() (quantize --device cuda). Not owned.
+  GptqLinearAlgebra* linear_algebra = nullptr;
 };
 
 struct LayerResult {

@@ -67,7 +67,12 @@ HessianRepair repair_hessian(Eigen::MatrixXd& h, std::string_view layer) {
   return repair;
 }
 
-DampedCholesky damped_cholesky_upper(double* a, std::int64_t d, double damp, std::string_view layer) {
+std::int64_t lapack_upper_cholesky(double* a, std::int64_t d) {
+  return LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(d), a, static_cast<lapack_int>(d));
+}
+
+DampedCholesky damped_cholesky_upper(double* a, std::int64_t d, double damp, std::string_view layer,
+                                     const UpperCholesky& factor) {
   DampedCholesky result;
   result.damp = damp;
   if (d == 0) {
@@ -86,8 +91,7 @@ DampedCholesky damped_cholesky_upper(double* a, std::int64_t d, double damp, std
   for (int attempt = 0; attempt <= kDampingRetries; ++attempt) {
     const double lambda = result.damp * mean;
     for (std::int64_t i = 0; i < d; ++i) a[i + i * d] = diagonal[static_cast<std::size_t>(i)] + lambda;
-    const lapack_int info =
-        LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', static_cast<lapack_int>(d), a, static_cast<lapack_int>(d));
+    const std::int64_t info = factor(a, d);
     if (info == 0) {
       result.ok = true;
       return result;

@@ -2,6 +2,7 @@
 // Hessian repair, damping and factorisation shared by GPTQ and QEP (not a public API: include
 // microscale/quantizers/gptq.hpp or qep.hpp instead).
 #include <cstdint>
+#include <functional>
 #include <string_view>
 #include <vector>
 
@@ -32,7 +33,13 @@ struct DampedCholesky {
 // Column-major upper Cholesky (A = UᵀU) of A + λI in place, λ = damp * mean(diag A). On failure
 // the damping grows tenfold, with a warning naming `layer`, up to a few times; `ok` is false if all
 // fail (the upper triangle and diagonal then hold garbage). The strictly lower triangle is untouched.
-DampedCholesky damped_cholesky_upper(double* a, std::int64_t d, double damp, std::string_view layer);
+// `factor` computes the plain upper Cholesky factor in place and returns 0, or the (1-based) column
+// at which the matrix was found not positive definite, as LAPACK's dpotrf does; by default dpotrf
+// itself (the GPU path passes cuSOLVER's, so both share this damping policy).
+using UpperCholesky = std::function<std::int64_t(double* a, std::int64_t d)>;
+std::int64_t lapack_upper_cholesky(double* a, std::int64_t d);
+DampedCholesky damped_cholesky_upper(double* a, std::int64_t d, double damp, std::string_view layer,
+                                     const UpperCholesky& factor = lapack_upper_cholesky);
 
 // Rᵀ M R for the block rotation R (M any d x d matrix), e.g. the Hessian of rotated inputs x R.
 // Computed with the rotation module's float transform. A disabled spec returns M unchanged.
