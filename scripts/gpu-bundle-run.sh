@@ -11,9 +11,11 @@
 # Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
 set -uo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=${MICROSCALE_ROOT:-$(cd "$HERE/../.." && pwd)}
-OUT=${OUT:-$HERE/results}
+BUNDLE=$(cd "$(dirname "$0")" && pwd)
+ROOT=${MICROSCALE_ROOT:-$(cd "$BUNDLE/../.." && pwd)}
+HERE=$(mktemp -d)   # bin/ and lib/ unpacked here
+tar -C "$HERE" -xJf "$BUNDLE/payload.tar.xz" || { echo "run.sh: cannot unpack $BUNDLE/payload.tar.xz" >&2; exit 1; }
+OUT=${OUT:-$BUNDLE/results}
 mkdir -p "$OUT"
 SUMMARY=$OUT/summary.md
 echo "# GPU runtime run ($(date -u +%FT%TZ))" > "$SUMMARY"
@@ -51,11 +53,11 @@ stage() {  # stage NAME SECONDS LOG command...
 
 # 1. gtest (GPU tests print PASS/FAIL lines with their numbers).
 stage "test_cuda" 600 "$OUT/test_cuda.log" "$HERE/bin/test_cuda" --gtest_color=no
-grep -E "^(PASS|FAIL) |\[  FAILED  \]|\[  PASSED  \]|SKIPPED" "$OUT/test_cuda.log" >> "$SUMMARY"
+grep -E "^(PASS|FAIL) |\[  FAILED  \] [A-Z]|\[  PASSED  \]|\[  SKIPPED \] [0-9]+ test" "$OUT/test_cuda.log" >> "$SUMMARY"
 
 # 2. eval on the CPU and the GPU: wp-tiny and its RTN exports, 4 windows of 256 tokens.
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP" "$HERE"' EXIT
 CLI="$HERE/bin/microscale"
 for f in mxfp4 nvfp4; do
   stage "quantize wp-tiny $f" 120 "$OUT/quantize-$f.log" "$CLI" quantize models/wp-tiny --out "$TMP/wp-tiny-$f" --format "$f" --quiet

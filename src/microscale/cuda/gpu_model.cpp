@@ -335,6 +335,7 @@ std::vector<std::int32_t> GpuModel::greedy_decode(std::span<const std::int32_t> 
   const int batch = static_cast<int>(first.size());
   check_tokens(s, first, batch, 1, "GpuModel::greedy_decode");
   if (steps <= 0) return {};
+  if (batch > kLogitsRows) fail("GpuModel::greedy_decode: batch {} exceeds {} sequences", batch, kLogitsRows);
   check_cache_room(s, batch, steps, "GpuModel::greedy_decode");
   ensure_rows(s, batch);
   upload_tokens(s, first);
