@@ -14,7 +14,7 @@ namespace microscale::cli {
 void register_eval(CLI::App& app) {
   struct Flags {
     eval::EvalOptions options;
-    std::string model_dir, reference_dir, text, json_out;
+    std::string model_dir, reference_dir, text, json_out, device = "cpu";
     std::vector<std::string> tasks;
   };
   auto flags = std::make_shared<Flags>();
@@ -39,12 +39,17 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--threads", flags->options.threads, "Threads for OpenMP and OpenBLAS (default: all cores)");
   cmd->add_option("--decode-tokens", flags->options.decode_tokens,
                   "Greedy tokens generated for the decode-speed figure (0 to skip; default 32)");
+  cmd->add_option("--device", flags->device,
+                  "cpu (default) or cuda: run the model (and the reference) on the GPU; perplexity, KL, tasks and "
+                  "the prefill/decode speeds then come from the GPU runtime")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--quiet", flags->options.quiet, "No progress lines on stderr");
   cmd->callback([flags] {
     eval::EvalOptions options = flags->options;
     options.model_dir = flags->model_dir;
     if (!flags->reference_dir.empty()) options.reference_dir = flags->reference_dir;
     options.text = flags->text;
+    options.device = eval::parse_device(flags->device);
     options.tasks.assign(flags->tasks.begin(), flags->tasks.end());
     if (options.max_windows < 0) fail("--max-windows must be positive, is {}", options.max_windows);
     if (options.threads < 0) fail("--threads must be positive, is {}", options.threads);

@@ -61,6 +61,7 @@ void DeviceArray<T>::throw_size_mismatch(std::size_t got) const {
 template class DeviceArray<std::uint8_t>;
 template class DeviceArray<std::uint16_t>;
 template class DeviceArray<float>;
+template class DeviceArray<std::int32_t>;
 
 Fp4Weight upload_weight(formats::Format format, std::int64_t rows, std::int64_t cols,
                         std::span<const std::uint8_t> packed_codes, std::span<const std::uint8_t> scale_codes,
@@ -216,6 +217,16 @@ Blas::~Blas() {
 
 void Blas::gemm_bf16(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
                      bf16_bits* y, cudaStream_t stream) {
+  gemm(x, w, batch, n, k, y, false, stream);
+}
+
+void Blas::gemm_bf16_f32(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
+                         float* y, cudaStream_t stream) {
+  gemm(x, w, batch, n, k, y, true, stream);
+}
+
+void Blas::gemm(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k, void* y,
+                bool f32_out, cudaStream_t stream) {
   auto h = static_cast<cublasHandle_t>(handle_);
   cublasSetStream(h, stream);
   const float alpha = 1.0f, beta = 0.0f;
@@ -223,7 +234,7 @@ void Blas::gemm_bf16(const bf16_bits* x, const bf16_bits* w, std::int64_t batch,
   const cublasStatus_t status =
       cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(batch), static_cast<int>(k),
                    &alpha, w, CUDA_R_16BF, static_cast<int>(k), x, CUDA_R_16BF, static_cast<int>(k), &beta, y,
-                   CUDA_R_16BF, static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                   f32_out ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (status != CUBLAS_STATUS_SUCCESS) fail("cublasGemmEx {}x{}x{}: {}", batch, n, k, cublasGetStatusString(status));
 }
 

@@ -143,8 +143,13 @@ class Blas {
   Blas& operator=(const Blas&) = delete;
   void gemm_bf16(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
                  bf16_bits* y, cudaStream_t stream = nullptr);
+  // The same product with FP32 output (the output head: logits are not rounded to BF16).
+  void gemm_bf16_f32(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
+                     float* y, cudaStream_t stream = nullptr);
 
  private:
+  void gemm(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k, void* y,
+            bool f32_out, cudaStream_t stream);
   void* handle_ = nullptr;  // cublasHandle_t
 };
 

@@ -22,14 +22,14 @@ tokenizer::Tokenizer load_tokenizer(const std::filesystem::path& model_dir) {
   return tokenizer::Tokenizer::from_file(path);
 }
 
-ModelSummary summarize(const model::Model& m) {
+ModelSummary summarize(const std::filesystem::path& dir, const EvalModel& m) {
   ModelSummary s;
-  s.dir = m.dir().string();
+  s.dir = dir.string();
   s.model_type = m.config().model_type;
   s.parameters = m.config().parameter_count();
   s.dtype = m.config().dtype;
   s.weight_bytes = file_bytes(m.weight_files());
-  std::ifstream in(m.dir() / "config.json");
+  std::ifstream in(dir / "config.json");
   const auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (config.is_object() && config.contains("quantization_config") && config["quantization_config"].is_object()) {
     const auto& q = config["quantization_config"];
@@ -119,14 +119,16 @@ EvalReport run_evaluation(const EvalOptions& options) {
   const std::vector<std::int32_t> tokens = tok.encode(text, /*add_special_tokens=*/true);
   report.text_tokens = static_cast<std::int64_t>(tokens.size());
 
-  const model::Model m = model::Model::load(options.model_dir);
+  const std::unique_ptr<EvalModel> model_ptr = load_eval_model(options.model_dir, options.device);
+  EvalModel& m = *model_ptr;
+  report.backend = m.backend();
   if (static_cast<std::int64_t>(tok.vocab_size()) > m.config().vocab_size) {
     log::warn("{}: the tokenizer has {} tokens but the model's vocab_size is {}", options.model_dir.string(),
               tok.vocab_size(), m.config().vocab_size);
   }
-  report.model = summarize(m);
+  report.model = summarize(options.model_dir, m);
 
-  std::optional<model::Model> reference;
+  std::unique_ptr<EvalModel> reference;
   if (options.reference_dir) {
     const tokenizer::Tokenizer ref_tok = load_tokenizer(*options.reference_dir);
     if (ref_tok.encode(text, true) != tokens) {
@@ -134,12 +136,12 @@ EvalReport run_evaluation(const EvalOptions& options) {
            (options.model_dir / "tokenizer.json").string(), (*options.reference_dir / "tokenizer.json").string(),
            options.text.string());
     }
-    reference.emplace(model::Model::load(*options.reference_dir));
+    reference = load_eval_model(*options.reference_dir, options.device);
     if (reference->config().vocab_size != m.config().vocab_size) {
       fail("{}: vocab_size {} differs from the model's {} ({})", (*options.reference_dir / "config.json").string(),
            reference->config().vocab_size, m.config().vocab_size, (options.model_dir / "config.json").string());
     }
-    report.reference = summarize(*reference);
+    report.reference = summarize(*options.reference_dir, *reference);
   }
 
   PerplexityOptions ppl;
@@ -152,7 +154,7 @@ EvalReport run_evaluation(const EvalOptions& options) {
   }
   ppl.quiet = options.quiet;
   ppl.source = options.text.string() + " (tokenized with " + (options.model_dir / "tokenizer.json").string() + ")";
-  report.perplexity = evaluate_perplexity(m, tokens, ppl, reference ? &*reference : nullptr);
+  report.perplexity = evaluate_perplexity(m.source(), tokens, ppl, reference ? &reference->source() : nullptr);
   report.prefill_tokens_per_second = report.perplexity.prefill_tokens_per_second;
 
   if (!options.tasks.empty()) {
@@ -163,15 +165,10 @@ EvalReport run_evaluation(const EvalOptions& options) {
       ids.insert(ids.end(), body.begin(), body.end());
       return ids;
     };
-    auto logits_of = [](const model::Model& model) -> LogitsFn {
-      return [&model](std::span<const std::int32_t> ids) {
-        return model.forward(ids, 1, static_cast<int>(ids.size()));
-      };
-    };
     for (const auto& path : options.tasks) {
       const TaskFile task = load_task_file(path);
-      report.tasks.push_back(evaluate_task(task, encode, logits_of(m), options.quiet));
-      if (reference) report.reference_tasks.push_back(evaluate_task(task, encode, logits_of(*reference), options.quiet));
+      report.tasks.push_back(evaluate_task(task, encode, m.logits_fn(), options.quiet));
+      if (reference) report.reference_tasks.push_back(evaluate_task(task, encode, reference->logits_fn(), options.quiet));
     }
   }
 
@@ -180,7 +177,7 @@ EvalReport run_evaluation(const EvalOptions& options) {
     const std::int64_t room = m.config().max_position_embeddings - static_cast<std::int64_t>(prompt);
     const int steps = static_cast<int>(std::min<std::int64_t>(options.decode_tokens, std::max<std::int64_t>(room, 0)));
     if (steps > 0) {
-      const DecodeTiming timing = measure_decode(m, std::span(tokens).first(prompt), steps);
+      const DecodeTiming timing = m.decode(std::span(tokens).first(prompt), steps);
       report.decode_tokens_per_second = timing.tokens_per_second;
       report.decode_tokens = steps;
     }
@@ -226,7 +223,8 @@ nlohmann::json to_json(const EvalReport& r) {
                      {"prefill_tokens_per_second", r.prefill_tokens_per_second},
                      {"decode_tokens_per_second", r.decode_tokens_per_second},
                      {"decode_tokens", r.decode_tokens},
-                     {"threads", r.options.threads}};
+                     {"threads", r.options.threads},
+                     {"backend", r.backend}};
   j["seconds"] = r.seconds;
   return j;
 }
@@ -263,6 +261,7 @@ std::string format_table(const EvalReport& r) {
     if (i < r.reference_tasks.size()) line(fmt::format("{:<22}{}", "  reference", task_cells(r.reference_tasks[i])));
   }
   line("");
+  line(fmt::format("backend {}", r.backend));
   line(fmt::format("weights {}   peak RSS {}   prefill {:.0f} tok/s   decode {} tok/s   ({:.1f}s)",
                    human_bytes(r.model.weight_bytes), human_bytes(r.peak_rss_bytes), r.prefill_tokens_per_second,
                    r.decode_tokens > 0 ? fmt::format("{:.1f}", r.decode_tokens_per_second) : std::string("-"),

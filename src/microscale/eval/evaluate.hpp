@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "microscale/eval/eval_model.hpp"
 #include "microscale/eval/perplexity.hpp"
 #include "microscale/eval/tasks.hpp"
 
@@ -28,6 +29,7 @@ struct EvalOptions {
   int threads = 0;             // 0 = OpenMP / OpenBLAS defaults
   int decode_tokens = 32;      // greedy tokens for the decode-speed figure (0 = skip)
   bool quiet = false;          // no progress on stderr
+  Device device = Device::cpu; // cuda: model and reference run on the GPU (cuda::GpuModel)
 };
 
 struct ModelSummary {
@@ -47,6 +49,7 @@ struct EvalReport {
   PerplexityResult perplexity;
   std::vector<TaskResult> tasks;
   std::vector<TaskResult> reference_tasks;  // same tasks on the reference, when there is one
+  std::string backend;                      // "cpu" or "cuda (<device>)"
   std::uint64_t peak_rss_bytes = 0;
   double prefill_tokens_per_second = 0.0;
   double decode_tokens_per_second = 0.0;

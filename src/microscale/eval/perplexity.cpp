@@ -22,14 +22,6 @@ ConstMatrixView row_range(ConstMatrixView m, std::int64_t first, std::int64_t co
           m.cols};
 }
 
-Matrix final_hidden(const model::Model& model, std::span<const std::int32_t> tokens, int batch, int seqlen) {
-  Matrix hidden = model.embed(tokens);
-  for (int layer = 0; layer < model.config().num_layers; ++layer) {
-    model.forward_layer(layer, hidden.view(), batch, seqlen);
-  }
-  return hidden;
-}
-
 void merge(PositionStats& into, PositionStats&& from) {
   into.nll_sum += from.nll_sum;
   into.reference_nll_sum += from.reference_nll_sum;
@@ -100,12 +92,19 @@ int count_windows(std::int64_t tokens, const PerplexityOptions& options) {
 
 PerplexityResult evaluate_perplexity(const model::Model& model, std::span<const std::int32_t> tokens,
                                      const PerplexityOptions& options, const model::Model* reference) {
+  CpuLogitsSource source(model);
+  if (reference == nullptr) return evaluate_perplexity(source, tokens, options, nullptr);
+  CpuLogitsSource reference_source(*reference);
+  return evaluate_perplexity(source, tokens, options, &reference_source);
+}
+
+PerplexityResult evaluate_perplexity(LogitsSource& model, std::span<const std::int32_t> tokens,
+                                     const PerplexityOptions& options, LogitsSource* reference) {
   const int windows = count_windows(static_cast<std::int64_t>(tokens.size()), options);
   const int seqlen = options.seqlen;
-  if (reference != nullptr && reference->config().vocab_size != model.config().vocab_size) {
+  if (reference != nullptr && reference->vocab_size() != model.vocab_size()) {
     fail("reference model {} has vocab_size {}, the model {} has {}: their token distributions cannot be compared",
-         reference->dir().string(), reference->config().vocab_size, model.dir().string(),
-         model.config().vocab_size);
+         reference->name(), reference->vocab_size(), model.name(), model.vocab_size());
   }
   const int per_batch = static_cast<int>(std::max<std::int64_t>(1, options.rows_per_batch / seqlen));
   const std::int64_t chunk_rows = std::max<std::int64_t>(1, options.logits_rows);
@@ -121,20 +120,19 @@ PerplexityResult evaluate_perplexity(const model::Model& model, std::span<const 
     const auto batch_tokens = tokens.subspan(static_cast<std::size_t>(w0) * static_cast<std::size_t>(seqlen),
                                              static_cast<std::size_t>(batch) * static_cast<std::size_t>(seqlen));
     auto start = Clock::now();
-    const Matrix hidden = final_hidden(model, batch_tokens, batch, seqlen);
+    model.run(batch_tokens, batch, seqlen);
     result.model_seconds += seconds_since(start);
-    Matrix reference_hidden;
-    if (reference != nullptr) reference_hidden = final_hidden(*reference, batch_tokens, batch, seqlen);
+    if (reference != nullptr) reference->run(batch_tokens, batch, seqlen);
 
     std::vector<PositionStats> per_window(static_cast<std::size_t>(batch));
     const std::int64_t rows = static_cast<std::int64_t>(batch) * seqlen;
     for (std::int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const std::int64_t count = std::min(chunk_rows, rows - r0);
       start = Clock::now();
-      const Matrix logits = model.logits(row_range(hidden.view(), r0, count));
+      const Matrix logits = model.logits(r0, count);
       result.model_seconds += seconds_since(start);
       Matrix reference_logits;
-      if (reference != nullptr) reference_logits = reference->logits(row_range(reference_hidden.view(), r0, count));
+      if (reference != nullptr) reference_logits = reference->logits(r0, count);
       // Split the chunk at window boundaries; the last position of a window predicts nothing, and
       // positions before score_from are context only.
       for (std::int64_t a = r0; a < r0 + count;) {

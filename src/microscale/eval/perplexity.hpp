@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "microscale/core/matrix.hpp"
+#include "microscale/eval/logits_source.hpp"
 #include "microscale/model/model.hpp"
 
 namespace microscale::eval {
@@ -75,5 +76,9 @@ int count_windows(std::int64_t tokens, const PerplexityOptions& options);
 // The reference, when given, must have the same vocabulary size.
 PerplexityResult evaluate_perplexity(const model::Model& model, std::span<const std::int32_t> tokens,
                                      const PerplexityOptions& options, const model::Model* reference = nullptr);
+// The same for any backend (the overload above wraps CpuLogitsSource). model_seconds times the
+// model's run() and logits() calls, which must return with their work done.
+PerplexityResult evaluate_perplexity(LogitsSource& model, std::span<const std::int32_t> tokens,
+                                     const PerplexityOptions& options, LogitsSource* reference = nullptr);
 
 }  // namespace microscale::eval

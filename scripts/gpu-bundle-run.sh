@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# run.sh of a bundle made by scripts/pack-gpu-bundle.sh: the GPU runtime's checks on the GPU machine.
+#
+#   OUT=/path BUNDLE/run.sh            (repository root: $MICROSCALE_ROOT, default the bundle's parent's
+#                                       parent, i.e. the bundle lives at REPO/out/gpu-bundle)
+#
+# Stages (each under `timeout`; a failure is recorded in $OUT/summary.md and later stages still run):
+#   1. test_cuda                 the gtest binary (label gpu): FP4 kernels + GpuModel vs the CPU runtime
+#   2. eval cpu vs cuda          wp-tiny and RTN MXFP4 / NVFP4 exports of it (4 windows of 256 tokens)
+#   3. cuda_decode_bench         Llama-3-8B-shaped random model, BF16 vs MXFP4 vs NVFP4 tokens/s
+# Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
+set -uo pipefail
+
+BUNDLE=$(cd "$(dirname "$0")" && pwd)
+ROOT=${MICROSCALE_ROOT:-$(cd "$BUNDLE/../.." && pwd)}
+HERE=$(mktemp -d)   # bin/ and lib/ unpacked here
+tar -C "$HERE" -xJf "$BUNDLE/payload.tar.xz" || { echo "run.sh: cannot unpack $BUNDLE/payload.tar.xz" >&2; exit 1; }
+OUT=${OUT:-$BUNDLE/results}
+mkdir -p "$OUT"
+SUMMARY=$OUT/summary.md
+echo "# GPU runtime run ($(date -u +%FT%TZ))" > "$SUMMARY"
+
+# CUDA math libraries: torch's nvidia wheels (cu13 layout nvidia/cu13/lib, or older nvidia/*/lib).
+NV_DIRS=""
+if NV=$(python3 -c 'import nvidia, os; print(list(nvidia.__path__)[0])' 2>/dev/null); then
+  NV_DIRS=$(find "$NV" -name 'libcublas*.so*' -o -name 'libcusolver*.so*' -o -name 'libcusparse*.so*' \
+              -o -name 'libnvJitLink*.so*' 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
+fi
+if [[ -z "$NV_DIRS" ]]; then
+  NV_DIRS=$(find / -name 'libcublasLt.so.13' -not -path '/proc/*' 2>/dev/null | head -1 | xargs -r dirname)
+fi
+export LD_LIBRARY_PATH="$HERE/lib:${NV_DIRS%:}:${LD_LIBRARY_PATH:-}"
+export MICROSCALE_SOURCE_DIR=$ROOT
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$OUT/env.txt"
+for b in microscale test_cuda cuda_decode_bench; do
+  if ldd "$HERE/bin/$b" | grep -q "not found"; then
+    echo "- FAIL: $b has unresolved libraries: $(ldd "$HERE/bin/$b" | grep 'not found' | tr -s ' \t' ' ')" | tee -a "$SUMMARY"
+  fi
+done
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "- note: nvidia-smi failed (no GPU?)" >> "$SUMMARY"
+
+stage() {  # stage NAME SECONDS LOG command...
+  local name=$1 seconds=$2 log=$3; shift 3
+  echo "== $name" >&2
+  local start=$SECONDS
+  ( cd "$ROOT" && timeout "$seconds" "$@" ) > "$log" 2>&1
+  local rc=$?
+  local verdict=PASS
+  (( rc == 0 )) || verdict="FAIL (exit $rc$( (( rc == 124 )) && echo ', timed out'))"
+  echo "- $verdict: $name ($((SECONDS - start)) s, log $(basename "$log"))" | tee -a "$SUMMARY" >&2
+  return $rc
+}
+
+# 1. gtest (GPU tests print PASS/FAIL lines with their numbers).
+stage "test_cuda" 600 "$OUT/test_cuda.log" "$HERE/bin/test_cuda" --gtest_color=no
+grep -E "^(PASS|FAIL) |\[  FAILED  \] [A-Z]|\[  PASSED  \]|\[  SKIPPED \] [0-9]+ test" "$OUT/test_cuda.log" >> "$SUMMARY"
+
+# 2. eval on the CPU and the GPU: wp-tiny and its RTN exports, 4 windows of 256 tokens.
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP" "$HERE"' EXIT
+CLI="$HERE/bin/microscale"
+for f in mxfp4 nvfp4; do
+  stage "quantize wp-tiny $f" 120 "$OUT/quantize-$f.log" "$CLI" quantize models/wp-tiny --out "$TMP/wp-tiny-$f" --format "$f" --quiet
+done
+EVAL_ARGS=(--text data/wp-test.txt --seqlen 256 --max-windows 4 --decode-tokens 32 --quiet)
+for m in wp-tiny wp-tiny-mxfp4 wp-tiny-nvfp4; do
+  dir=models/wp-tiny; ref=()
+  [[ $m != wp-tiny ]] && { dir=$TMP/$m; ref=(--reference models/wp-tiny); }
+  for d in cpu cuda; do
+    stage "eval $m --device $d" 300 "$OUT/eval-$m-$d.log" "$CLI" eval "$dir" "${ref[@]}" "${EVAL_ARGS[@]}" --device "$d" \
+      --json "$OUT/eval-$m-$d.json"
+  done
+done
+python3 - "$OUT" >> "$SUMMARY" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+rows = ["", "## eval: cpu vs cuda (perplexity within 0.5%, KL means within 0.01 nats + 20%)", "",
+        "| model | ppl cpu | ppl cuda | Δ | KL cpu | KL cuda | prefill tok/s cpu | cuda | decode tok/s cpu | cuda | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+for m in ["wp-tiny", "wp-tiny-mxfp4", "wp-tiny-nvfp4"]:
+    try:
+        c = json.load(open(os.path.join(out, f"eval-{m}-cpu.json")))
+        g = json.load(open(os.path.join(out, f"eval-{m}-cuda.json")))
+    except Exception as e:
+        rows.append(f"| {m} | missing: {e} |"); continue
+    pc, pg = c["perplexity"]["ppl"], g["perplexity"]["ppl"]
+    kc = c.get("kl_divergence", {}).get("mean"); kg = g.get("kl_divergence", {}).get("mean")
+    ok = abs(pg / pc - 1) <= 0.005
+    if kc is not None and kg is not None: ok = ok and abs(kg - kc) <= 0.01 + 0.2 * kc
+    ec, eg = c["efficiency"], g["efficiency"]
+    fmt = lambda v: "-" if v is None else f"{v:.5f}"
+    rows.append(f"| {m} | {pc:.4f} | {pg:.4f} | {100*(pg/pc-1):+.3f}% | {fmt(kc)} | {fmt(kg)} | "
+                f"{ec['prefill_tokens_per_second']:.0f} | {eg['prefill_tokens_per_second']:.0f} | "
+                f"{ec['decode_tokens_per_second']:.1f} | {eg['decode_tokens_per_second']:.1f} | {'PASS' if ok else 'FAIL'} |")
+print("\n".join(rows))
+with open(os.path.join(out, "eval_compare.md"), "w") as f: f.write("\n".join(rows) + "\n")
+PY
+
+# 3. decode / prefill benchmark.
+stage "cuda_decode_bench" 600 "$OUT/cuda_decode_bench.log" "$HERE/bin/cuda_decode_bench" --out "$OUT/cuda_decode_bench.md"
+{ echo; cat "$OUT/cuda_decode_bench.md" 2>/dev/null; } >> "$SUMMARY"
+
+cat "$SUMMARY"

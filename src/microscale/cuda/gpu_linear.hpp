@@ -1,0 +1,50 @@
+#pragma once
+// One linear layer of the GPU runtime, in whichever form its checkpoint allows: BF16 weights (cuBLAS),
+// or MXFP4/NVFP4 codes (the W4A16 GEMV, with the checkpoint's input rotation fused), plus an optional
+// FP32 bias. INT4 checkpoints arrive here already dequantized to BF16 by the loader.
+#include <cstdint>
+#include <optional>
+
+#include <cuda_runtime_api.h>
+
+#include "microscale/cuda/fp4_linear.hpp"
+
+namespace microscale::cuda {
+
+struct GpuLinear {
+  std::int64_t out = 0;
+  std::int64_t in = 0;
+  DeviceArray<bf16_bits> weight;            // BF16 [out, in]; empty when fp4 is set
+  std::optional<Fp4Weight> fp4;             // the 4-bit codes, as the checkpoint stores them
+  std::optional<DeviceRotation> rotation;   // inputs are rotated by this (x * R) before the product
+  DeviceArray<float> bias;                  // empty, or [out]
+  std::size_t bytes() const;
+};
+
+// Shared scratch of the linears of one model (one stream): cuBLAS, the GEMV's split-K buffer, a
+// rotated copy of the input, and a BF16 copy of a 4-bit weight for the large-batch path. Buffers
+// only grow; size them (reserve) before capturing a CUDA graph, since nothing may allocate then.
+class LinearContext {
+ public:
+  Blas blas;
+  GemvWorkspace gemv;
+  bf16_bits* rotated_input(std::int64_t elements);
+  bf16_bits* dequantized_weight(std::int64_t elements);
+
+ private:
+  DeviceArray<bf16_bits> rotated_;
+  DeviceArray<bf16_bits> dequantized_;
+};
+
+// Batches (rows) from which a 4-bit linear is dequantized to BF16 and multiplied by cuBLAS instead of
+// the GEMV (docs/benchmarks.md: at batch 64 the GEMV re-reads the weights 4 times and loses).
+inline constexpr std::int64_t kDequantizeFromRows = 64;
+
+// y[rows, out] = BF16((x R) W^T + bias), x [rows, in] BF16 on the device.
+void linear_forward(const GpuLinear& lin, const bf16_bits* x, std::int64_t rows, bf16_bits* y, LinearContext& ctx,
+                    cudaStream_t stream);
+// The same with FP32 output and no BF16 rounding (the output head). Bias not supported (heads have none).
+void linear_forward_f32(const GpuLinear& lin, const bf16_bits* x, std::int64_t rows, float* y, LinearContext& ctx,
+                        cudaStream_t stream);
+
+}  // namespace microscale::cuda

@@ -1,0 +1,430 @@
+// The non-matmul kernels of a decoder layer: embedding, RMSNorm, RoPE, KV append, causal GQA
+// attention, element-wise ops, argmax. Plain and obviously correct first: every kernel reads BF16
+// storage and does its arithmetic in FP32 (double where the CPU runtime does: the RMSNorm scale and
+// RoPE's cos/sin), so results follow model::Model up to BF16 rounding of the stored activations.
+#include <cmath>
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include "microscale/cuda/transformer_launchers.hpp"
+
+namespace microscale::cuda::detail {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ float bf16_to_float(std::uint16_t b) { return __uint_as_float(std::uint32_t{b} << 16); }
+__device__ __forceinline__ std::uint16_t float_to_bf16(float f) {
+  return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+}
+
+// Grid for a grid-stride loop over n items (capped: the loops stride over the rest).
+unsigned grid_for(std::int64_t n) {
+  const std::int64_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 65535 ? 65535 : blocks));
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the total.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  v = warp_sum(v);
+  __syncthreads();  // partial[] may still be read by a previous call
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int warps = static_cast<int>(blockDim.x >> 5);
+  float total = 0.0f;
+  for (int w = 0; w < warps; ++w) total += partial[w];  // fixed order: every thread gets the same value
+  return total;
+}
+
+__global__ void embed_kernel(const std::uint16_t* table, const std::int32_t* tokens, std::int64_t rows,
+                             std::int64_t hidden, float* residual) {
+  const std::int64_t n = rows * hidden;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / hidden, c = i % hidden;
+    residual[i] = bf16_to_float(table[static_cast<std::int64_t>(tokens[r]) * hidden + c]);
+  }
+}
+
+__device__ __forceinline__ float load_as_float(const float* p) { return *p; }
+__device__ __forceinline__ float load_as_float(const std::uint16_t* p) { return bf16_to_float(*p); }
+
+// One block per segment. Each thread reads and writes only its own elements, and the sum is complete
+// (block_sum synchronises) before any write, so out may alias x.
+template <typename In>
+__global__ void rms_norm_kernel(const In* x, std::int64_t n, const float* weight, double eps, std::uint16_t* out) {
+  const std::int64_t s = blockIdx.x;
+  const In* in = x + s * n;
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = load_as_float(in + i);
+    sum = fmaf(v, v, sum);
+  }
+  sum = block_sum(sum);
+  // The CPU's formula: the scale in double, rounded once to float.
+  const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    out[s * n + i] = float_to_bf16(weight[i] * (load_as_float(in + i) * inv));
+  }
+}
+
+template <typename In>
+cudaError_t rms_norm(const In* x, std::int64_t segments, std::int64_t n, const float* weight, double eps,
+                     std::uint16_t* out, cudaStream_t stream) {
+  if (segments <= 0) return cudaSuccess;
+  const int threads = n <= 128 ? 128 : 256;
+  // One block per segment; grids are 1-D with up to 2^31 - 1 blocks.
+  rms_norm_kernel<In><<<static_cast<unsigned>(segments), threads, 0, stream>>>(x, n, weight, eps, out);
+  return cudaGetLastError();
+}
+
+// Thread per (row, i < half): one cos/sin pair, applied to every q and k head of the row.
+__global__ void rope_kernel(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows,
+                            int seqlen, int head_dim, const float* inv_freq, const std::int32_t* start) {
+  const int half = head_dim / 2;
+  const std::int64_t n = rows * half;
+  const std::int32_t first = *start;
+  for (std::int64_t idx = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; idx < n;
+       idx += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = idx / half;
+    const int i = static_cast<int>(idx % half);
+    const std::int64_t position = first + r % seqlen;
+    // transformers (and model::make_rope_table): the angle is an FP32 product, cos/sin of that value.
+    const float angle = __fmul_rn(static_cast<float>(position), inv_freq[i]);
+    const float c = static_cast<float>(cos(static_cast<double>(angle)));
+    const float s = static_cast<float>(sin(static_cast<double>(angle)));
+    auto rotate = [&](std::uint16_t* x, int heads) {
+      for (int h = 0; h < heads; ++h) {
+        std::uint16_t* lo = x + r * static_cast<std::int64_t>(heads) * head_dim + h * head_dim + i;
+        std::uint16_t* hi = lo + half;
+        const float a = bf16_to_float(*lo), b = bf16_to_float(*hi);
+        *lo = float_to_bf16(a * c - b * s);
+        *hi = float_to_bf16(b * c + a * s);
+      }
+    };
+    rotate(q, q_heads);
+    rotate(k, k_heads);
+  }
+}
+
+__global__ void kv_append_kernel(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
+                                 std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
+                                 std::uint16_t* k_cache, std::uint16_t* v_cache) {
+  const std::int64_t n = rows * kv_dim;
+  const std::int64_t first = *start;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / kv_dim, c = i % kv_dim;
+    const std::int64_t b = r / seqlen, t = r % seqlen;
+    const std::int64_t dst = (b * capacity + first + t) * kv_dim + c;
+    k_cache[dst] = k[i];
+    v_cache[dst] = v[i];
+  }
+}
+
+// ---- attention ----------------------------------------------------------------------------------
+//
+// Block = (query tile of 8 consecutive positions, head, sequence), 8 warps, warp w owns query t0 + w.
+// Keys go through shared memory in tiles of 32 (FP32, K rows padded by one float so that lane j
+// reading key j's element d hits bank (j + d) % 32). Per tile, lane j scores key j against the warp's
+// query (no shuffles), the warp does an online-softmax update (running max m, running sum l, the
+// accumulator rescaled by exp(m_old - m_new)), and lane l accumulates output dims l, l+32, ... from the
+// tile's values. All 8 warps load tiles even when they own no query (decode: seqlen 1), so loading
+// a tile takes 2 rounds of 16-byte loads at head_dim 128.
+constexpr int kTileKeys = 32;
+constexpr int kQueriesPerBlock = 8;
+
+template <int PER_LANE>  // head_dim / 32
+__global__ void __launch_bounds__(kThreads) attention_kernel(const std::uint16_t* q, const std::uint16_t* k_cache,
+                                                             const std::uint16_t* v_cache, std::uint16_t* out,
+                                                             int seqlen, std::int64_t capacity,
+                                                             const std::int32_t* start, int heads, int kv_heads,
+                                                             float scale) {
+  constexpr int kHd = PER_LANE * 32;
+  extern __shared__ float smem[];
+  float* ks = smem;                              // [kTileKeys][kHd + 1]
+  float* vs = ks + kTileKeys * (kHd + 1);        // [kTileKeys][kHd]
+  float* qs = vs + kTileKeys * kHd;              // [kQueriesPerBlock][kHd]
+
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const std::int64_t b = blockIdx.z;
+  const int h = static_cast<int>(blockIdx.y);
+  const int t0 = static_cast<int>(blockIdx.x) * kQueriesPerBlock;
+  const int t = t0 + warp;
+  const bool active = t < seqlen;
+  const int first = *start;
+  const int kvh = h / (heads / kv_heads);
+  const std::int64_t q_dim = static_cast<std::int64_t>(heads) * kHd;
+  const std::int64_t kv_dim = static_cast<std::int64_t>(kv_heads) * kHd;
+  const std::int64_t q_row = b * seqlen + t;
+
+  if (active) {
+    for (int d = lane; d < kHd; d += 32) qs[warp * kHd + d] = bf16_to_float(q[q_row * q_dim + h * kHd + d]);
+  }
+  const int my_last = first + t;  // the last key this warp's query sees
+  const int block_last = first + min(t0 + kQueriesPerBlock, seqlen) - 1;
+
+  float m = -INFINITY, l = 0.0f;
+  float acc[PER_LANE];
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) acc[i] = 0.0f;
+
+  for (int k0 = 0; k0 <= block_last; k0 += kTileKeys) {
+    __syncthreads();  // the previous tile is consumed (and, the first time, qs is written)
+    constexpr int kChunks = kTileKeys * kHd / 8;  // 16-byte chunks of 8 BF16 per tile (K or V)
+    for (int c = static_cast<int>(threadIdx.x); c < kChunks; c += blockDim.x) {
+      const int j = c / (kHd / 8);
+      const int d = (c % (kHd / 8)) * 8;
+      const int key = k0 + j;
+      float kv[8], vv[8];
+      if (key <= block_last) {
+        const std::int64_t offset = (b * capacity + key) * kv_dim + kvh * kHd + d;
+        const uint4 kr = *reinterpret_cast<const uint4*>(k_cache + offset);
+        const uint4 vr = *reinterpret_cast<const uint4*>(v_cache + offset);
+        const std::uint32_t kw[4] = {kr.x, kr.y, kr.z, kr.w}, vw[4] = {vr.x, vr.y, vr.z, vr.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          kv[2 * e] = __uint_as_float(kw[e] << 16);
+          kv[2 * e + 1] = __uint_as_float(kw[e] & 0xFFFF0000u);
+          vv[2 * e] = __uint_as_float(vw[e] << 16);
+          vv[2 * e + 1] = __uint_as_float(vw[e] & 0xFFFF0000u);
+        }
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) kv[e] = vv[e] = 0.0f;
+      }
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        ks[j * (kHd + 1) + d + e] = kv[e];
+        vs[j * kHd + d + e] = vv[e];
+      }
+    }
+    __syncthreads();
+    if (active && k0 <= my_last) {  // warp-uniform
+      const int key = k0 + lane;
+      const bool visible = key <= my_last;
+      float s = 0.0f;
+#pragma unroll 8
+      for (int d = 0; d < kHd; ++d) s = fmaf(qs[warp * kHd + d], ks[lane * (kHd + 1) + d], s);
+      s = visible ? s * scale : -INFINITY;
+      const float m_new = fmaxf(m, warp_max(s));  // finite: key k0 <= my_last is visible
+      const float correction = expf(m - m_new);   // 0 on the first tile (m = -inf)
+      const float p = visible ? expf(s - m_new) : 0.0f;
+      l = l * correction + warp_sum(p);
+#pragma unroll
+      for (int i = 0; i < PER_LANE; ++i) acc[i] *= correction;
+      for (int j = 0; j < kTileKeys; ++j) {
+        const float pj = __shfl_sync(0xffffffffu, p, j);
+#pragma unroll
+        for (int i = 0; i < PER_LANE; ++i) acc[i] = fmaf(pj, vs[j * kHd + lane + 32 * i], acc[i]);
+      }
+      m = m_new;
+    }
+  }
+  if (active) {
+    const float inv = 1.0f / l;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i) out[q_row * q_dim + h * kHd + lane + 32 * i] = float_to_bf16(acc[i] * inv);
+  }
+}
+
+template <int PER_LANE>
+cudaError_t attention(const std::uint16_t* q, const std::uint16_t* k_cache, const std::uint16_t* v_cache,
+                      std::uint16_t* out, int batch, int seqlen, std::int64_t capacity, const std::int32_t* start,
+                      int heads, int kv_heads, cudaStream_t stream) {
+  constexpr int kHd = PER_LANE * 32;
+  constexpr std::size_t kSmem =
+      sizeof(float) * (kTileKeys * (kHd + 1) + kTileKeys * kHd + kQueriesPerBlock * kHd);
+  static const cudaError_t attribute = cudaFuncSetAttribute(
+      attention_kernel<PER_LANE>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
+  if (attribute != cudaSuccess) return attribute;
+  const dim3 grid(static_cast<unsigned>((seqlen + kQueriesPerBlock - 1) / kQueriesPerBlock),
+                  static_cast<unsigned>(heads), static_cast<unsigned>(batch));
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHd)));
+  attention_kernel<PER_LANE><<<grid, kThreads, kSmem, stream>>>(q, k_cache, v_cache, out, seqlen, capacity, start,
+                                                                 heads, kv_heads, scale);
+  return cudaGetLastError();
+}
+
+__global__ void add_bias_kernel(std::uint16_t* y, std::int64_t rows, std::int64_t cols, const float* bias) {
+  const std::int64_t n = rows * cols;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    y[i] = float_to_bf16(bf16_to_float(y[i]) + bias[i % cols]);
+  }
+}
+
+__global__ void add_residual_kernel(float* residual, const std::uint16_t* delta, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    residual[i] += bf16_to_float(delta[i]);
+  }
+}
+
+__global__ void silu_mul_kernel(std::uint16_t* gate, const std::uint16_t* up, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const float g = bf16_to_float(gate[i]);
+    gate[i] = float_to_bf16(g / (1.0f + expf(-g)) * bf16_to_float(up[i]));
+  }
+}
+
+// One block per row; ties go to the smaller index, as std::max_element does.
+__global__ void argmax_kernel(const float* logits, std::int64_t cols, std::int32_t* out) {
+  __shared__ float best_value[kThreads];
+  __shared__ std::int64_t best_index[kThreads];
+  const float* row = logits + static_cast<std::int64_t>(blockIdx.x) * cols;
+  float value = -INFINITY;
+  std::int64_t index = cols;  // "none yet"; loses every comparison below
+  for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    if (row[c] > value || index == cols) {  // strictly greater: the first maximum of this thread wins
+      value = row[c];
+      index = c;
+    }
+  }
+  best_value[threadIdx.x] = value;
+  best_index[threadIdx.x] = index;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride >>= 1) {
+    if (static_cast<int>(threadIdx.x) < stride) {
+      const float v = best_value[threadIdx.x + stride];
+      const std::int64_t i = best_index[threadIdx.x + stride];
+      if (v > best_value[threadIdx.x] || (v == best_value[threadIdx.x] && i < best_index[threadIdx.x])) {
+        best_value[threadIdx.x] = v;
+        best_index[threadIdx.x] = i;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<std::int32_t>(best_index[0]);
+}
+
+__global__ void increment_kernel(std::int32_t* counter, std::int32_t amount) { *counter += amount; }
+
+__device__ __forceinline__ std::uint64_t mix64(std::uint64_t x) {  // splitmix64's finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+__global__ void fill_uniform_bf16_kernel(std::uint16_t* out, std::int64_t n, std::uint64_t seed, float scale) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::uint64_t r = mix64(seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(i));
+    const float u = static_cast<float>(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+    out[i] = float_to_bf16((2.0f * u - 1.0f) * scale);
+  }
+}
+
+__global__ void fill_random_bytes_kernel(std::uint8_t* out, std::int64_t n, std::uint64_t seed) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = static_cast<std::uint8_t>(mix64(seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(i)) >> 56);
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_embed(const std::uint16_t* table, const std::int32_t* tokens, std::int64_t rows,
+                         std::int64_t hidden, float* residual, cudaStream_t stream) {
+  embed_kernel<<<grid_for(rows * hidden), kThreads, 0, stream>>>(table, tokens, rows, hidden, residual);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_rms_norm_f32(const float* x, std::int64_t segments, std::int64_t n, const float* weight,
+                                double eps, std::uint16_t* out, cudaStream_t stream) {
+  return rms_norm(x, segments, n, weight, eps, out, stream);
+}
+
+cudaError_t launch_rms_norm_bf16(const std::uint16_t* x, std::int64_t segments, std::int64_t n, const float* weight,
+                                 double eps, std::uint16_t* out, cudaStream_t stream) {
+  return rms_norm(x, segments, n, weight, eps, out, stream);
+}
+
+cudaError_t launch_rope(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows, int seqlen,
+                        int head_dim, const float* inv_freq, const std::int32_t* start, cudaStream_t stream) {
+  rope_kernel<<<grid_for(rows * (head_dim / 2)), kThreads, 0, stream>>>(q, q_heads, k, k_heads, rows, seqlen,
+                                                                         head_dim, inv_freq, start);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_kv_append(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
+                             std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
+                             std::uint16_t* k_cache, std::uint16_t* v_cache, cudaStream_t stream) {
+  kv_append_kernel<<<grid_for(rows * kv_dim), kThreads, 0, stream>>>(k, v, rows, seqlen, kv_dim, capacity, start,
+                                                                     k_cache, v_cache);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_attention(const std::uint16_t* q, const std::uint16_t* k_cache, const std::uint16_t* v_cache,
+                             std::uint16_t* out, int batch, int seqlen, std::int64_t capacity,
+                             const std::int32_t* start, int heads, int kv_heads, int head_dim, cudaStream_t stream) {
+  switch (head_dim) {
+    case 32: return attention<1>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    case 64: return attention<2>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    case 96: return attention<3>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    case 128: return attention<4>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    case 160: return attention<5>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    case 192: return attention<6>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    case 256: return attention<8>(q, k_cache, v_cache, out, batch, seqlen, capacity, start, heads, kv_heads, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t launch_add_bias(std::uint16_t* y, std::int64_t rows, std::int64_t cols, const float* bias,
+                            cudaStream_t stream) {
+  add_bias_kernel<<<grid_for(rows * cols), kThreads, 0, stream>>>(y, rows, cols, bias);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_add_residual(float* residual, const std::uint16_t* delta, std::int64_t n, cudaStream_t stream) {
+  add_residual_kernel<<<grid_for(n), kThreads, 0, stream>>>(residual, delta, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_silu_mul(std::uint16_t* gate, const std::uint16_t* up, std::int64_t n, cudaStream_t stream) {
+  silu_mul_kernel<<<grid_for(n), kThreads, 0, stream>>>(gate, up, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_argmax(const float* logits, std::int64_t rows, std::int64_t cols, std::int32_t* out,
+                          cudaStream_t stream) {
+  if (rows <= 0) return cudaSuccess;
+  argmax_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(logits, cols, out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_increment(std::int32_t* counter, std::int32_t amount, cudaStream_t stream) {
+  increment_kernel<<<1, 1, 0, stream>>>(counter, amount);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_fill_uniform_bf16(std::uint16_t* out, std::int64_t n, std::uint64_t seed, float scale,
+                                     cudaStream_t stream) {
+  fill_uniform_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, n, seed, scale);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_fill_random_bytes(std::uint8_t* out, std::int64_t n, std::uint64_t seed, cudaStream_t stream) {
+  fill_random_bytes_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, n, seed);
+  return cudaGetLastError();
+}
+
+}  // namespace microscale::cuda::detail
