@@ -8,6 +8,9 @@
 #   1. test_cuda                 the gtest binary (label gpu): FP4 kernels + GpuModel vs the CPU runtime
 #   2. eval cpu vs cuda          wp-tiny and RTN MXFP4 / NVFP4 exports of it (4 windows of 256 tokens)
 #   3. cuda_decode_bench         Llama-3-8B-shaped random model, BF16 vs MXFP4 vs NVFP4 tokens/s
+#   4. gptq                      quantize --method gptq --device cuda vs cpu on wp-tiny, and
+#                                cuda_gptq_bench (MR-GPTQ on one 8B-shaped layer, host vs GPU)
+# STAGES="test eval decode gptq" (the default) selects stages, e.g. STAGES="decode gptq".
 # Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
 set -uo pipefail
 
@@ -32,12 +35,15 @@ fi
 export LD_LIBRARY_PATH="$HERE/lib:${NV_DIRS%:}:${LD_LIBRARY_PATH:-}"
 export MICROSCALE_SOURCE_DIR=$ROOT
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$OUT/env.txt"
-for b in microscale test_cuda cuda_decode_bench; do
+for b in microscale test_cuda cuda_decode_bench cuda_gptq_bench; do
   if ldd "$HERE/bin/$b" | grep -q "not found"; then
     echo "- FAIL: $b has unresolved libraries: $(ldd "$HERE/bin/$b" | grep 'not found' | tr -s ' \t' ' ')" | tee -a "$SUMMARY"
   fi
 done
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "- note: nvidia-smi failed (no GPU?)" >> "$SUMMARY"
+
+STAGES=" ${STAGES:-test eval decode gptq} "
+want() { [[ "$STAGES" == *" $1 "* ]]; }
 
 stage() {  # stage NAME SECONDS LOG command...
   local name=$1 seconds=$2 log=$3; shift 3
@@ -52,18 +58,20 @@ stage() {  # stage NAME SECONDS LOG command...
 }
 
 # 1. gtest (GPU tests print PASS/FAIL lines with their numbers).
-stage "test_cuda" 600 "$OUT/test_cuda.log" "$HERE/bin/test_cuda" --gtest_color=no
-grep -E "^(PASS|FAIL) |\[  FAILED  \] [A-Z]|\[  PASSED  \]|\[  SKIPPED \] [0-9]+ test" "$OUT/test_cuda.log" >> "$SUMMARY"
+want test && stage "test_cuda" 600 "$OUT/test_cuda.log" "$HERE/bin/test_cuda" --gtest_color=no
+want test && grep -E "^(PASS|FAIL) |\[  FAILED  \] [A-Z]|\[  PASSED  \]|\[  SKIPPED \] [0-9]+ test" "$OUT/test_cuda.log" >> "$SUMMARY"
 
 # 2. eval on the CPU and the GPU: wp-tiny and its RTN exports, 4 windows of 256 tokens.
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP" "$HERE"' EXIT
 CLI="$HERE/bin/microscale"
 for f in mxfp4 nvfp4; do
+  want eval || break
   stage "quantize wp-tiny $f" 120 "$OUT/quantize-$f.log" "$CLI" quantize models/wp-tiny --out "$TMP/wp-tiny-$f" --format "$f" --quiet
 done
 EVAL_ARGS=(--text data/wp-test.txt --seqlen 256 --max-windows 4 --decode-tokens 32 --quiet)
 for m in wp-tiny wp-tiny-mxfp4 wp-tiny-nvfp4; do
+  want eval || break
   dir=models/wp-tiny; ref=()
   [[ $m != wp-tiny ]] && { dir=$TMP/$m; ref=(--reference models/wp-tiny); }
   for d in cpu cuda; do
@@ -97,7 +105,28 @@ with open(os.path.join(out, "eval_compare.md"), "w") as f: f.write("\n".join(row
 PY
 
 # 3. decode / prefill benchmark.
-stage "cuda_decode_bench" 600 "$OUT/cuda_decode_bench.log" "$HERE/bin/cuda_decode_bench" --out "$OUT/cuda_decode_bench.md"
-{ echo; cat "$OUT/cuda_decode_bench.md" 2>/dev/null; } >> "$SUMMARY"
+if want decode; then
+  stage "cuda_decode_bench" 600 "$OUT/cuda_decode_bench.log" "$HERE/bin/cuda_decode_bench" --out "$OUT/cuda_decode_bench.md"
+  { echo; cat "$OUT/cuda_decode_bench.md" 2>/dev/null; } >> "$SUMMARY"
+fi
+
+# 4. GPTQ with the GPU's linear algebra: the CLI end to end (same calibration, both devices), then
+# one 8B-shaped layer timed on both.
+if want gptq; then
+  for d in cpu cuda; do
+    stage "quantize wp-tiny gptq --device $d" 300 "$OUT/gptq-$d.log" "$CLI" quantize models/wp-tiny \
+      --out "$TMP/gptq-$d" --method gptq --format nvfp4 --calib data/wp-calib.txt --calib-samples 32 \
+      --calib-seqlen 256 --device "$d"
+  done
+  if cmp -s "$TMP/gptq-cpu/model.safetensors" "$TMP/gptq-cuda/model.safetensors"; then
+    echo "- gptq --device cuda wrote the same bytes as --device cpu" >> "$SUMMARY"
+  else
+    echo "- gptq --device cuda differs from --device cpu: $(cmp -l "$TMP/gptq-cpu/model.safetensors" \
+      "$TMP/gptq-cuda/model.safetensors" 2>/dev/null | wc -l) bytes" >> "$SUMMARY"
+  fi
+  grep -h "total relative error" "$OUT"/gptq-*.log >> "$SUMMARY"
+  stage "cuda_gptq_bench" 400 "$OUT/cuda_gptq_bench.log" "$HERE/bin/cuda_gptq_bench" --out "$OUT/cuda_gptq_bench.md"
+  { echo; cat "$OUT/cuda_gptq_bench.md" 2>/dev/null; } >> "$SUMMARY"
+fi
 
 cat "$SUMMARY"

@@ -15,7 +15,7 @@ set -euo pipefail
 DIR=${1:?usage: scripts/pack-gpu-bundle.sh DIR [BUILD_DIR]}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${2:-$ROOT/build-gpu}
-BINARIES=(microscale test_cuda cuda_decode_bench)
+BINARIES=(microscale test_cuda cuda_decode_bench cuda_gptq_bench)
 LIMIT_MB=45
 
 rm -rf "$DIR"

@@ -62,6 +62,7 @@ template class DeviceArray<std::uint8_t>;
 template class DeviceArray<std::uint16_t>;
 template class DeviceArray<float>;
 template class DeviceArray<std::int32_t>;
+template class DeviceArray<double>;
 
 Fp4Weight upload_weight(formats::Format format, std::int64_t rows, std::int64_t cols,
                         std::span<const std::uint8_t> packed_codes, std::span<const std::uint8_t> scale_codes,
