@@ -8,6 +8,7 @@
 #include "microscale/core/error.hpp"
 #include "microscale/core/log.hpp"
 #include "microscale/eval/efficiency.hpp"
+#include "microscale/export/gguf_import.hpp"
 #include "microscale/io/json_file.hpp"
 #include "microscale/model/kernels.hpp"
 #include "microscale/model/model.hpp"
@@ -16,14 +17,29 @@
 namespace microscale::eval {
 namespace {
 
+// A model is a directory (config.json, safetensors, tokenizer.json) or a .gguf file holding all three.
 tokenizer::Tokenizer load_tokenizer(const std::filesystem::path& model_dir) {
+  if (exporter::is_gguf_path(model_dir)) return exporter::read_gguf_tokenizer(model_dir);
   const auto path = model_dir / "tokenizer.json";
   if (!std::filesystem::exists(path)) fail("{}: missing (eval needs the model's tokenizer)", path.string());
   return tokenizer::Tokenizer::from_file(path);
 }
 
-ModelSummary summarize(const model::Model& m) {
+model::Model load_model(const std::filesystem::path& path) {
+  return exporter::is_gguf_path(path) ? exporter::load_gguf(path) : model::Model::load(path);
+}
+
+ModelSummary summarize(const model::Model& m, const std::filesystem::path& path) {
   ModelSummary s;
+  if (exporter::is_gguf_path(path)) {
+    s.dir = path.string();
+    s.model_type = m.config().model_type;
+    s.parameters = m.config().parameter_count();
+    s.dtype = "gguf";
+    s.weight_bytes = file_bytes({path});
+    s.quantization = "gguf";
+    return s;
+  }
   s.dir = m.dir().string();
   s.model_type = m.config().model_type;
   s.parameters = m.config().parameter_count();
@@ -119,12 +135,12 @@ EvalReport run_evaluation(const EvalOptions& options) {
   const std::vector<std::int32_t> tokens = tok.encode(text, /*add_special_tokens=*/true);
   report.text_tokens = static_cast<std::int64_t>(tokens.size());
 
-  const model::Model m = model::Model::load(options.model_dir);
+  const model::Model m = load_model(options.model_dir);
   if (static_cast<std::int64_t>(tok.vocab_size()) > m.config().vocab_size) {
     log::warn("{}: the tokenizer has {} tokens but the model's vocab_size is {}", options.model_dir.string(),
               tok.vocab_size(), m.config().vocab_size);
   }
-  report.model = summarize(m);
+  report.model = summarize(m, options.model_dir);
 
   std::optional<model::Model> reference;
   if (options.reference_dir) {
@@ -134,12 +150,12 @@ EvalReport run_evaluation(const EvalOptions& options) {
            (options.model_dir / "tokenizer.json").string(), (*options.reference_dir / "tokenizer.json").string(),
            options.text.string());
     }
-    reference.emplace(model::Model::load(*options.reference_dir));
+    reference.emplace(load_model(*options.reference_dir));
     if (reference->config().vocab_size != m.config().vocab_size) {
       fail("{}: vocab_size {} differs from the model's {} ({})", (*options.reference_dir / "config.json").string(),
            reference->config().vocab_size, m.config().vocab_size, (options.model_dir / "config.json").string());
     }
-    report.reference = summarize(*reference);
+    report.reference = summarize(*reference, *options.reference_dir);
   }
 
   PerplexityOptions ppl;

@@ -30,6 +30,7 @@ class Buffer {
     const auto* p = reinterpret_cast<const char*>(&v);
     bytes_.append(p, sizeof(T));
   }
+  void raw(std::string_view s) { bytes_.append(s); }
   void string(std::string_view s) {
     pod<std::uint64_t>(s.size());
     bytes_.append(s);
@@ -221,7 +222,7 @@ void Writer::set_alignment(std::uint32_t alignment) {
 
 std::uint64_t Writer::write(const std::filesystem::path& path) const {
   Buffer header;
-  header.pod(kMagic);
+  header.raw(std::string_view(kMagic, sizeof(kMagic)));
   header.pod<std::uint32_t>(kVersion);
   header.pod<std::uint64_t>(tensors_.size());
   header.pod<std::uint64_t>(kvs_.size() + 1);
@@ -343,12 +344,12 @@ File::File(const std::filesystem::path& path) : map_(std::make_shared<io::Mapped
   for (auto& t : tensors_) {
     std::uint64_t rows = 1;
     for (std::size_t d = 1; d < t.ne.size(); ++d) {
-      if (t.ne[d] != 0 && rows > data_size / t.ne[d]) fail("{}: tensor {} is larger than the file", file, t.name);
+      if (t.ne[d] != 0 && rows > data_size / t.ne[d]) fail("{}: tensor {} is larger than the data section: it extends past the end of the file", file, t.name);
       rows *= t.ne[d];
     }
     const std::uint64_t row = ggml::row_bytes(t.type, static_cast<std::int64_t>(t.ne[0]),
                                               fmt::format("{}: tensor {}", file, t.name));
-    if (row != 0 && rows > data_size / row) fail("{}: tensor {} is larger than the file", file, t.name);
+    if (row != 0 && rows > data_size / row) fail("{}: tensor {} is larger than the data section: it extends past the end of the file", file, t.name);
     const std::uint64_t size = rows * row;
     if (t.offset > data_size || size > data_size - t.offset) {
       fail("{}: tensor {} ({} bytes at data offset {}) extends past the end of the file (data section of {} bytes)",
