@@ -37,7 +37,7 @@ ModelSummary summarize(const model::Model& m, const std::filesystem::path& path)
     s.parameters = m.config().parameter_count();
     s.dtype = "gguf";
     s.weight_bytes = file_bytes({path});
-    s.quantization = "gguf";
+    s.quantization = exporter::gguf_linear_type(path);
     return s;
   }
   s.dir = m.dir().string();

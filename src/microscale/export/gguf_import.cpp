@@ -197,6 +197,13 @@ tokenizer::Tokenizer read_gguf_tokenizer(const std::filesystem::path& path) {
   return tokenizer::Tokenizer::from_json_text(gguf::tokenizer_json(f), path.string() + " (tokenizer.ggml.*)");
 }
 
+std::string gguf_linear_type(const std::filesystem::path& path) {
+  const gguf::File f(path);
+  const auto* t = f.find_tensor("blk.0.ffn_up.weight");
+  if (t == nullptr || t->type == ggml::Type::f32 || t->type == ggml::Type::f16 || t->type == ggml::Type::bf16) return "";
+  return std::string(ggml::traits(t->type).name);
+}
+
 model::Model load_gguf(const std::filesystem::path& path) {
   GgufModel m = read_gguf_model(path);
   return model::Model::from_weights(std::move(m.config), std::move(m.weights));

@@ -23,6 +23,9 @@ GgufModel read_gguf_model(const std::filesystem::path& path);
 tokenizer::Tokenizer read_gguf_tokenizer(const std::filesystem::path& path);
 model::Model load_gguf(const std::filesystem::path& path);
 
+// The ggml type of the file's first quantized linear ("MXFP4", "NVFP4", "Q4_0"), or empty when all are float.
+std::string gguf_linear_type(const std::filesystem::path& path);
+
 inline bool is_gguf_path(const std::filesystem::path& path) { return path.extension() == ".gguf"; }
 
 }  // namespace microscale::exporter
