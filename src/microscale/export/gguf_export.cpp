@@ -307,7 +307,7 @@ GgufExportReport write_gguf(const fs::path& model_dir, const fs::path& gguf_path
   if (fs::is_directory(gguf_path, ec)) fail("{}: is a directory, expected a .gguf file path", gguf_path.string());
   const fs::path input = fs::weakly_canonical(fs::absolute(model_dir), ec);
   const fs::path output = fs::weakly_canonical(fs::absolute(gguf_path), ec);
-  if (is_within(output, input)) {
+  if (!input.empty() && is_within(output, input)) {
     fail("{}: is inside the input model directory {}; choose another --out (the input is never modified)",
          gguf_path.string(), model_dir.string());
   }
