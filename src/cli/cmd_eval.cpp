@@ -20,10 +20,10 @@ void register_eval(CLI::App& app) {
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "eval", "Perplexity (and KL divergence / top-1 agreement against --reference), zero-shot tasks, speed and memory");
-  cmd->add_option("model_dir", flags->model_dir, "Model directory (config.json, safetensors, tokenizer.json)")
+  cmd->add_option("model_dir", flags->model_dir, "Model directory (config.json, safetensors, tokenizer.json) or a .gguf file")
       ->required();
   cmd->add_option("--reference", flags->reference_dir,
-                  "Reference model directory (e.g. the unquantized model): adds KL(P_ref || P_model), top-1 "
+                  "Reference model directory or .gguf (e.g. the unquantized model): adds KL(P_ref || P_model), top-1 "
                   "agreement and its perplexity on the same windows");
   cmd->add_option("--text", flags->text, "UTF-8 text for perplexity (tokenized once as a whole)")->required();
   cmd->add_option("--seqlen", flags->options.seqlen,

@@ -1,13 +1,18 @@
 // `microscale quantize MODEL_DIR --out OUT_DIR ...`: flags in, QuantizeOptions out, report printed.
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+
+#include <unistd.h>
 
 #include <fmt/core.h>
 
 #include "cli/commands.hpp"
 #include "cli/format_helpers.hpp"
 #include "microscale/core/error.hpp"
+#include "microscale/export/gguf_export.hpp"
+#include "microscale/model/config.hpp"
 #include "microscale/formats/format.hpp"
 #include "microscale/pipeline/quantize_job.hpp"
 
@@ -21,7 +26,8 @@ struct QuantizeFlags {
   int hadamard = -1;    // -1: 0 for rtn/gptq, the group size for mr-gptq
   bool random_signs = false;
   std::uint64_t seed = 0;
-  bool dequantized = false, force = false, include_lm_head = false, quiet = false;
+  bool dequantized = false, force = false, include_lm_head = false, quiet = false, fuse_rotation = false;
+  std::string export_format = "compressed-tensors";
   std::string calib;
   int calib_samples = 128, calib_seqlen = 2048, block_size = 128;
   double damp = 0.01;
@@ -96,7 +102,7 @@ pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
   return o;
 }
 
-void print_report(const pipeline::QuantizeOptions& o, const pipeline::QuantizeReport& r) {
+void print_report(const pipeline::QuantizeOptions& o, const pipeline::QuantizeReport& r, bool show_output = true) {
   std::size_t width = 5;
   for (const auto& l : r.layers) width = std::max(width, l.name.size());
   fmt::print("{:<{}}  {:>11}  {:>10}\n", "layer", width, "shape", "rel. error");
@@ -116,7 +122,56 @@ void print_report(const pipeline::QuantizeOptions& o, const pipeline::QuantizeRe
              human_bytes(r.linear_bytes_after), params > 0 ? 8.0 * static_cast<double>(r.linear_bytes_after) / params : 0.0);
   fmt::print("all tensors     {} -> {}  ({:.2f}x smaller)\n", human_bytes(r.bytes_before), human_bytes(r.bytes_after),
              r.bytes_after > 0 ? static_cast<double>(r.bytes_before) / static_cast<double>(r.bytes_after) : 0.0);
-  fmt::print("wrote {}{} in {:.1f} s\n", o.out_dir.string(), o.dequantized ? " (BF16 fake-quant)" : "", r.seconds);
+  if (show_output) {
+    fmt::print("wrote {}{} in {:.1f} s\n", o.out_dir.string(), o.dequantized ? " (BF16 fake-quant)" : "", r.seconds);
+  }
+}
+
+// Removes the staging directory of a GGUF export however the command ends.
+class StagingDir {
+ public:
+  explicit StagingDir(std::filesystem::path path) : path_(std::move(path)) {}
+  ~StagingDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// --export gguf: every refusal first, then quantize into a staging directory beside the .gguf, convert
+// it (written to a temporary file and renamed), and remove the staging directory.
+void quantize_to_gguf(pipeline::QuantizeOptions options) {
+  namespace fs = std::filesystem;
+  const fs::path gguf_path = options.out_dir;
+  if (gguf_path.extension() != ".gguf") {
+    fail("--export gguf: --out {} should be the .gguf file to write", gguf_path.string());
+  }
+  std::error_code ec;
+  if (fs::exists(gguf_path, ec) && !options.force) fail("{}: exists; pass --force to replace it", gguf_path.string());
+  const model::ModelConfig config = model::load_config(options.model_dir);
+  const std::string source = options.model_dir.string();
+  if (options.dequantized) {
+    exporter::check_gguf_architecture(config, source);  // BF16 weights, rotation folded back: any format
+  } else {
+    exporter::check_gguf_exportable(options.spec, options.rotation, config, source);
+  }
+  const fs::path parent = gguf_path.has_parent_path() ? gguf_path.parent_path() : fs::path(".");
+  StagingDir staging(parent / fmt::format(".{}.microscale-staging-{}", gguf_path.filename().string(), ::getpid()));
+  options.out_dir = staging.path();
+  options.force = true;
+  const pipeline::QuantizeReport report = pipeline::quantize_checkpoint(options);
+  print_report(options, report, /*show_output=*/false);
+  exporter::GgufExportOptions export_options;
+  export_options.overwrite = true;  // checked above, before any work
+  export_options.name = fs::absolute(options.model_dir).lexically_normal().filename().string();
+  if (export_options.name.empty()) export_options.name = fs::absolute(options.model_dir).parent_path().filename().string();
+  const exporter::GgufExportReport written = exporter::write_gguf(staging.path(), gguf_path, export_options);
+  print_gguf_report(written);
 }
 
 }  // namespace
@@ -125,7 +180,12 @@ void register_quantize(CLI::App& app) {
   auto flags = std::make_shared<QuantizeFlags>();
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize a Hugging Face checkpoint's linear layers to 4 bits");
   cmd->add_option("MODEL_DIR", flags->model_dir, "input model directory (config.json + safetensors)")->required();
-  cmd->add_option("--out", flags->out_dir, "output directory (created; must be empty unless --force)")->required();
+  cmd->add_option("--out", flags->out_dir,
+                  "output directory (created; must be empty unless --force), or the .gguf file with --export gguf")
+      ->required();
+  cmd->add_option("--export", flags->export_format, "compressed-tensors | gguf")->capture_default_str();
+  cmd->add_flag("--fuse-rotation", flags->fuse_rotation,
+                "refused: a rotated 4-bit checkpoint cannot be un-rotated and stay 4-bit (see --dequantized)");
   cmd->add_option("--method", flags->method, "rtn | gptq | mr-gptq")->capture_default_str();
   cmd->add_option("--format", flags->format, "mxfp4 | nvfp4 | int4")->capture_default_str();
   cmd->add_option("--group-size", flags->group_size,
@@ -158,6 +218,14 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--activation-budget", flags->activation_budget_gb,
                   "GB of calibration activations to keep in memory before spilling to disk (0 = no limit)");
   cmd->callback([flags] {
+    if (flags->fuse_rotation) fail("{}", exporter::fuse_rotation_refusal());
+    if (flags->export_format != "compressed-tensors" && flags->export_format != "gguf") {
+      fail("--export {}: unknown (use compressed-tensors or gguf)", flags->export_format);
+    }
+    if (flags->export_format == "gguf") {
+      quantize_to_gguf(to_options(*flags));
+      return;
+    }
     const pipeline::QuantizeOptions options = to_options(*flags);
     const pipeline::QuantizeReport report = pipeline::quantize_checkpoint(options);
     print_report(options, report);

@@ -7,5 +7,6 @@ namespace microscale::cli {
 void register_inspect(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace microscale::cli

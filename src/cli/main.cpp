@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   microscale::cli::register_inspect(app);
   microscale::cli::register_quantize(app);
   microscale::cli::register_eval(app);
+  microscale::cli::register_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

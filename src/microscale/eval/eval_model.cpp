@@ -1,6 +1,7 @@
 #include "microscale/eval/eval_model.hpp"
 
 #include "microscale/core/error.hpp"
+#include "microscale/export/gguf_import.hpp"
 #include "microscale/model/model.hpp"
 
 namespace microscale::eval {
@@ -8,7 +9,7 @@ namespace {
 
 class CpuEvalModel final : public EvalModel {
  public:
-  explicit CpuEvalModel(const std::filesystem::path& dir) : model_(model::Model::load(dir)), source_(model_) {}
+  explicit CpuEvalModel(model::Model model) : model_(std::move(model)), source_(model_) {}
   const model::ModelConfig& config() const override { return model_.config(); }
   std::vector<std::filesystem::path> weight_files() const override { return model_.weight_files(); }
   LogitsSource& source() override { return source_; }
@@ -36,8 +37,15 @@ Device parse_device(std::string_view name) {
 std::string_view device_name(Device device) { return device == Device::cuda ? "cuda" : "cpu"; }
 
 std::unique_ptr<EvalModel> load_eval_model(const std::filesystem::path& dir, Device device) {
+  if (exporter::is_gguf_path(dir)) {
+    if (device == Device::cuda) {
+      fail("{}: GGUF files are evaluated on the CPU (--device cuda reads checkpoint directories: evaluate the "
+           "directory the GGUF was exported from)", dir.string());
+    }
+    return std::make_unique<CpuEvalModel>(exporter::load_gguf(dir));
+  }
   if (device == Device::cuda) return load_gpu_eval_model(dir);
-  return std::make_unique<CpuEvalModel>(dir);
+  return std::make_unique<CpuEvalModel>(model::Model::load(dir));
 }
 
 }  // namespace microscale::eval

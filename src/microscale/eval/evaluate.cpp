@@ -8,6 +8,7 @@
 #include "microscale/core/error.hpp"
 #include "microscale/core/log.hpp"
 #include "microscale/eval/efficiency.hpp"
+#include "microscale/export/gguf_import.hpp"
 #include "microscale/io/json_file.hpp"
 #include "microscale/model/kernels.hpp"
 #include "microscale/model/model.hpp"
@@ -16,7 +17,9 @@
 namespace microscale::eval {
 namespace {
 
+// A model is a directory (config.json, safetensors, tokenizer.json) or a .gguf file holding all three.
 tokenizer::Tokenizer load_tokenizer(const std::filesystem::path& model_dir) {
+  if (exporter::is_gguf_path(model_dir)) return exporter::read_gguf_tokenizer(model_dir);
   const auto path = model_dir / "tokenizer.json";
   if (!std::filesystem::exists(path)) fail("{}: missing (eval needs the model's tokenizer)", path.string());
   return tokenizer::Tokenizer::from_file(path);
@@ -27,6 +30,12 @@ ModelSummary summarize(const std::filesystem::path& dir, const EvalModel& m) {
   s.dir = dir.string();
   s.model_type = m.config().model_type;
   s.parameters = m.config().parameter_count();
+  if (exporter::is_gguf_path(dir)) {
+    s.dtype = "gguf";
+    s.weight_bytes = file_bytes({dir});
+    s.quantization = exporter::gguf_linear_type(dir);
+    return s;
+  }
   s.dtype = m.config().dtype;
   s.weight_bytes = file_bytes(m.weight_files());
   std::ifstream in(dir / "config.json");
