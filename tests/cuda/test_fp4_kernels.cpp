@@ -9,16 +9,11 @@
 #include <vector>
 
 #include "cuda/fp4_checks.hpp"
+#include "cuda/require_device.hpp"
 #include "microscale/core/error.hpp"
 
 namespace microscale::cuda {
 namespace {
-
-#define REQUIRE_DEVICE()                                                      \
-  do {                                                                        \
-    const char* why = nullptr;                                                \
-    if (device_count(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;   \
-  } while (0)
 
 void expect_all(const std::vector<checks::CheckResult>& results) {
   for (const auto& r : results) EXPECT_TRUE(r.pass) << r.name << ": " << r.detail;

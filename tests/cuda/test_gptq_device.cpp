@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "cuda/require_device.hpp"
 #include "microscale/cuda/fp4_linear.hpp"
 #include "microscale/cuda/gptq_device.hpp"
 #include "microscale/quantizers/gptq.hpp"
@@ -13,12 +14,6 @@
 
 namespace microscale::cuda {
 namespace {
-
-#define REQUIRE_DEVICE()                                                      \
-  do {                                                                        \
-    const char* why = nullptr;                                                \
-    if (device_count(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;   \
-  } while (0)
 
 struct Case {
   const char* name;

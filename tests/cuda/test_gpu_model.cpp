@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "microscale/core/error.hpp"
+#include "cuda/require_device.hpp"
 #include "microscale/cuda/fp4_linear.hpp"
 #include "microscale/cuda/gpu_model.hpp"
 #include "microscale/eval/eval_model.hpp"
@@ -37,12 +38,6 @@
 
 namespace microscale::cuda {
 namespace {
-
-#define REQUIRE_DEVICE()                                                      \
-  do {                                                                        \
-    const char* why = nullptr;                                                \
-    if (device_count(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;   \
-  } while (0)
 
 // The repository root: $MICROSCALE_SOURCE_DIR when set (a bundle run on another machine, see
 // scripts/pack-gpu-bundle.sh), else the source tree this was built from.

@@ -28,23 +28,6 @@ using model::LinearKind;
 constexpr std::uint32_t kFileTypeF32 = 0, kFileTypeF16 = 1, kFileTypeQ4_0 = 2, kFileTypeBF16 = 32,
                         kFileTypeMxfp4 = 38, kFileTypeNvfp4 = 39;
 
-struct LinearShape {
-  std::int64_t rows, cols;
-};
-
-LinearShape linear_shape(const model::ModelConfig& c, LinearKind kind) {
-  switch (kind) {
-    case LinearKind::q: return {c.q_dim(), c.hidden_size};
-    case LinearKind::k:
-    case LinearKind::v: return {c.kv_dim(), c.hidden_size};
-    case LinearKind::o: return {c.hidden_size, c.q_dim()};
-    case LinearKind::gate:
-    case LinearKind::up: return {c.intermediate_size, c.hidden_size};
-    case LinearKind::down: return {c.hidden_size, c.intermediate_size};
-  }
-  return {0, 0};
-}
-
 ggml::Type float_type(const io::TensorInfo& t) {
   switch (t.dtype) {
     case io::DType::F32: return ggml::Type::f32;
@@ -149,7 +132,7 @@ class Exporter {
     count(ggml::Type::f32);
   }
 
-  void add_linear(const std::string& hf_prefix, const std::string& gguf_base, LinearShape shape,
+  void add_linear(const std::string& hf_prefix, const std::string& gguf_base, model::LinearShape shape,
                   const std::vector<std::int64_t>* perm) {
     const std::string name = gguf_base + ".weight";
     if (!layout_.is_quantized(checkpoint_, hf_prefix)) {
@@ -163,12 +146,12 @@ class Exporter {
     if (perm != nullptr) order = *perm;
     const std::string what = fmt::format("{}: {}", dir_.string(), hf_prefix);
     // Decoded at write time, one linear at a time, so the model is never held in memory whole.
-    writer_.add_tensor(name, {static_cast<std::uint64_t>(shape.cols), static_cast<std::uint64_t>(shape.rows)}, *type,
+    writer_.add_tensor(name, {static_cast<std::uint64_t>(shape.in), static_cast<std::uint64_t>(shape.out)}, *type,
                        [this, hf_prefix, spec, order, shape, what] {
                          formats::QuantizedMatrix q = read_compressed_linear(checkpoint_, hf_prefix, spec);
-                         if (q.rows != shape.rows || q.cols != shape.cols) {
-                           fail("{} is [{}, {}], config.json says [{}, {}]", what, q.rows, q.cols, shape.rows,
-                                shape.cols);
+                         if (q.rows != shape.out || q.cols != shape.in) {
+                           fail("{} is [{}, {}], config.json says [{}, {}]", what, q.rows, q.cols, shape.out,
+                                shape.in);
                          }
                          if (order) permute_rows(q, *order);
                          return ggml::to_blocks(q, what);
@@ -198,7 +181,7 @@ class Exporter {
       if (permute && kind == LinearKind::k) perm = &k_perm;
       const std::string prefix = hf + model::linear_name(kind);
       const std::string base = fmt::format("blk.{}.{}", l, gguf::linear_base(kind));
-      add_linear(prefix, base, linear_shape(config_, kind), perm);
+      add_linear(prefix, base, model::linear_shape(config_, kind), perm);
       const bool has_bias = ((kind == LinearKind::q || kind == LinearKind::k || kind == LinearKind::v) && config_.qkv_bias) ||
                             (kind == LinearKind::o && config_.o_bias) ||
                             ((kind == LinearKind::gate || kind == LinearKind::up || kind == LinearKind::down) &&

@@ -42,7 +42,7 @@ class Importer {
         if (permuted && kind == LinearKind::q) inverse = &q_inverse;
         if (permuted && kind == LinearKind::k) inverse = &k_inverse;
         const std::string base = fmt::format("blk.{}.{}", l, gguf::linear_base(kind));
-        const auto [rows, cols] = shape(kind, c);
+        const auto [rows, cols, bias] = model::linear_shape(c, kind);
         model::Linear& linear = layer.linear(kind);
         linear.weight = linear_weight(base, rows, cols, inverse);
         if (f_.find_tensor(base + ".bias") != nullptr) {
@@ -57,19 +57,6 @@ class Importer {
   }
 
  private:
-  static std::pair<std::int64_t, std::int64_t> shape(LinearKind kind, const model::ModelConfig& c) {
-    switch (kind) {
-      case LinearKind::q: return {c.q_dim(), c.hidden_size};
-      case LinearKind::k:
-      case LinearKind::v: return {c.kv_dim(), c.hidden_size};
-      case LinearKind::o: return {c.hidden_size, c.q_dim()};
-      case LinearKind::gate:
-      case LinearKind::up: return {c.intermediate_size, c.hidden_size};
-      case LinearKind::down: return {c.hidden_size, c.intermediate_size};
-    }
-    return {0, 0};
-  }
-
   std::int64_t u32_key(std::string_view k) const { return f_.get_u32(fmt::format("{}.{}", arch_, k)); }
 
   model::ModelConfig read_config() {

@@ -16,25 +16,6 @@
 namespace microscale::model {
 namespace {
 
-struct LinearShape {
-  std::int64_t out = 0;
-  std::int64_t in = 0;
-  bool bias = false;
-};
-
-LinearShape expected_shape(const ModelConfig& c, LinearKind kind) {
-  switch (kind) {
-    case LinearKind::q: return {c.q_dim(), c.hidden_size, c.qkv_bias};
-    case LinearKind::k: return {c.kv_dim(), c.hidden_size, c.qkv_bias};
-    case LinearKind::v: return {c.kv_dim(), c.hidden_size, c.qkv_bias};
-    case LinearKind::o: return {c.hidden_size, c.q_dim(), c.o_bias};
-    case LinearKind::gate: return {c.intermediate_size, c.hidden_size, c.mlp_bias};
-    case LinearKind::up: return {c.intermediate_size, c.hidden_size, c.mlp_bias};
-    case LinearKind::down: return {c.hidden_size, c.intermediate_size, c.mlp_bias};
-  }
-  return {};
-}
-
 std::string shape_string(std::span<const std::int64_t> shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 std::string layer_prefix(int layer) { return fmt::format("model.layers.{}.", layer); }
@@ -68,6 +49,19 @@ std::int32_t argmax(std::span<const float> row) {
 }
 
 }  // namespace
+
+LinearShape linear_shape(const ModelConfig& c, LinearKind kind) {
+  switch (kind) {
+    case LinearKind::q: return {c.q_dim(), c.hidden_size, c.qkv_bias};
+    case LinearKind::k: return {c.kv_dim(), c.hidden_size, c.qkv_bias};
+    case LinearKind::v: return {c.kv_dim(), c.hidden_size, c.qkv_bias};
+    case LinearKind::o: return {c.hidden_size, c.q_dim(), c.o_bias};
+    case LinearKind::gate: return {c.intermediate_size, c.hidden_size, c.mlp_bias};
+    case LinearKind::up: return {c.intermediate_size, c.hidden_size, c.mlp_bias};
+    case LinearKind::down: return {c.hidden_size, c.intermediate_size, c.mlp_bias};
+  }
+  return {};
+}
 
 const char* linear_name(LinearKind kind) {
   switch (kind) {
@@ -208,7 +202,7 @@ Model Model::load(const std::filesystem::path& dir, LoadOptions options) {
   if (!c.tie_word_embeddings) src.check_linear("lm_head", {c.vocab_size, c.hidden_size, false}, c);
   for (int i = 0; i < c.num_layers; ++i) {
     const std::string prefix = layer_prefix(i);
-    for (LinearKind kind : kAllLinearKinds) src.check_linear(prefix + linear_name(kind), expected_shape(c, kind), c);
+    for (LinearKind kind : kAllLinearKinds) src.check_linear(prefix + linear_name(kind), linear_shape(c, kind), c);
     const std::int64_t hidden[] = {c.hidden_size};
     src.require(prefix + "input_layernorm.weight", hidden, c);
     src.require(prefix + "post_attention_layernorm.weight", hidden, c);
@@ -240,7 +234,7 @@ Model Model::from_weights(ModelConfig config, ModelWeights weights) {
   check(static_cast<std::int64_t>(weights.final_norm.size()) == c.hidden_size, "final_norm");
   for (auto& layer : weights.layers) {
     for (LinearKind kind : kAllLinearKinds) {
-      const LinearShape s = expected_shape(c, kind);
+      const LinearShape s = linear_shape(c, kind);
       const Linear& lin = layer.linear(kind);
       check(lin.weight.rows == s.out && lin.weight.cols == s.in, linear_name(kind));
       check(lin.bias.empty() || static_cast<std::int64_t>(lin.bias.size()) == s.out, "a bias");
@@ -285,7 +279,7 @@ LayerWeights Model::load_layer(int i) const {
   const std::string prefix = layer_prefix(i);
   LayerWeights w;
   for (LinearKind kind : kAllLinearKinds) {
-    w.linear(kind) = source_->load_linear(prefix + linear_name(kind), expected_shape(c, kind), c);
+    w.linear(kind) = source_->load_linear(prefix + linear_name(kind), linear_shape(c, kind), c);
   }
   w.input_norm = source_->read_vector(prefix + "input_layernorm.weight", c.hidden_size, c);
   w.post_attention_norm = source_->read_vector(prefix + "post_attention_layernorm.weight", c.hidden_size, c);

@@ -35,6 +35,13 @@ enum class LinearKind { q, k, v, o, gate, up, down };
 inline constexpr LinearKind kAllLinearKinds[] = {LinearKind::q,    LinearKind::k,  LinearKind::v,   LinearKind::o,
                                                  LinearKind::gate, LinearKind::up, LinearKind::down};
 const char* linear_name(LinearKind kind);  // "self_attn.q_proj", ..., "mlp.down_proj" (HF tensor names)
+// A linear's weight [out, in] and whether it carries a bias, as the architecture defines it.
+struct LinearShape {
+  std::int64_t out = 0;
+  std::int64_t in = 0;
+  bool bias = false;
+};
+LinearShape linear_shape(const ModelConfig& config, LinearKind kind);
 
 struct Linear {
   Matrix weight;                            // [out, in]
