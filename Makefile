@@ -27,10 +27,13 @@ build-san: deps $(BUILD_SAN)/CMakeCache.txt
 # Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: test-fast test-san
 
-test-fast: build
+# Only the test binaries and the CLI (benchmarks are built by `make build` / `make bench`).
+test-fast: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target microscale_tests
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-san: build-san
+test-san: deps $(BUILD_SAN)/CMakeCache.txt
+	cmake --build $(BUILD_SAN) -j $(JOBS) --target microscale_tests
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) -LE slow
 

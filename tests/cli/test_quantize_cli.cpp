@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 
 #include "microscale/export/compressed_tensors.hpp"
 #include "microscale/formats/quantize.hpp"
@@ -205,6 +206,30 @@ TEST_F(QuantizeCli, ClearErrorsForBadInvocations) {
   r = run_command(cli() + " quantize " + q(model()) + " --out " + q(dir_ / "o") + " --hadamard 24");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--hadamard"), std::string::npos) << r.err;
+
+  r = run_command(cli() + " quantize " + q(model()) + " --out " + q(dir_ / "o") + " --device cuda");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("round-to-nearest has nothing to offload"), std::string::npos) << r.err;
+
+  r = run_command(cli() + " quantize " + q(model()) + " --out " + q(dir_ / "o") + " --device tpu");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("tpu"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "o"));
+}
+
+// Where this machine has no usable GPU (always the case in CI), GPTQ on --device cuda stops before
+// any calibration work with an error that says why; with a GPU, tests/cuda covers the real path.
+TEST_F(QuantizeCli, GptqOnCudaWithoutAGpuIsAClearError) {
+  const auto out = dir_ / "o";
+  const auto calib = dir_ / "calib.txt";
+  std::ofstream(calib) << "some calibration text for the test. " << std::string(2000, 'a');
+  const auto r = run_command(cli() + " quantize " + q(model()) + " --out " + q(out) +
+                             " --method gptq --calib " + q(calib) + " --calib-samples 2 --calib-seqlen 16 --device cuda");
+  if (r.exit_code == 0) GTEST_SKIP() << "this machine has a CUDA device: the GPU path ran (tests/cuda checks it)";
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--device cuda"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("calibration:"), std::string::npos) << "no work before the refusal: " << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 TEST_F(QuantizeCli, ReadOnlyOutputLocationLeavesNothing) {

@@ -4,6 +4,8 @@
 // rounding boundary, and the GPTQ objective must agree to ~1e-9.
 #include <gtest/gtest.h>
 
+#if defined(MICROSCALE_HAVE_CUDA)
+
 #include <cstdio>
 
 #include "cuda/require_device.hpp"
@@ -101,3 +103,9 @@ TEST(GptqDevice, NonPositiveDefiniteHessianGetsTheSameExtraDamping) {
 
 }  // namespace
 }  // namespace microscale::cuda
+
+#else
+
+TEST(GptqDevice, NotBuilt) { GTEST_SKIP() << "no CUDA device: the library was built without the CUDA module"; }
+
+#endif  // MICROSCALE_HAVE_CUDA
