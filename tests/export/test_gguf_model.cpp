@@ -299,6 +299,10 @@ TEST_F(GgufCli, QuantizeExportGgufWritesOneFileAndNothingElse) {
                              " --seqlen 64 --max-windows 2 --decode-tokens 0 --quiet");
   ASSERT_EQ(e.exit_code, 0) << e.err;
   EXPECT_NE(e.out.find("KL mean"), std::string::npos) << e.out;
+  // The GPU runtime reads checkpoint directories only; a .gguf on --device cuda is refused, GPU or not.
+  const auto g = run_command(cli() + " eval " + q(out) + " --text " + q(text) + " --seqlen 64 --device cuda --quiet");
+  EXPECT_EQ(g.exit_code, 1);
+  EXPECT_NE(g.err.find("GGUF files are evaluated on the CPU"), std::string::npos) << g.err;
   fs::remove(text);
 
   // Replacing it needs --force.
