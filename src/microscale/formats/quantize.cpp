@@ -23,9 +23,10 @@ namespace {
 // waking a team costs more than quantizing a few thousand values, and much more on a busy machine.
 // Rows are handed out dynamically (4 at a time): with a static split, one preempted thread on a
 // shared machine holds up the whole team.
+constexpr std::int64_t kParallelValues = 1 << 16;
+
 template <typename Body>
 void for_each_row(std::int64_t rows, std::int64_t cols, Body body) {
-  constexpr std::int64_t kParallelValues = 1 << 16;
   std::exception_ptr error;
   std::mutex error_mutex;
 #pragma omp parallel for schedule(dynamic, 4) if (rows * cols >= kParallelValues)
@@ -246,7 +247,7 @@ double relative_error(ConstMatrixView weights, const QuantizedMatrix& q) {
     fail("relative_error: weights are {}x{} but the quantized matrix is {}x{}", weights.rows, weights.cols, q.rows, q.cols);
   double error = 0.0;
   double norm = 0.0;
-#pragma omp parallel reduction(+ : error, norm)
+#pragma omp parallel reduction(+ : error, norm) if (q.rows * q.cols >= kParallelValues)
   {
     std::vector<float> buffer(static_cast<std::size_t>(q.cols));
 #pragma omp for schedule(dynamic, 4)
