@@ -1,5 +1,8 @@
 #include "microscale/cuda/gpu_linear.hpp"
 
+#include <cstring>
+#include <vector>
+
 #include "microscale/core/error.hpp"
 #include "microscale/cuda/transformer_launchers.hpp"
 
@@ -30,7 +33,86 @@ const bf16_bits* bf16_weight(const GpuLinear& lin, LinearContext& ctx, cudaStrea
   return w;
 }
 
+// Concatenation of device arrays (row-major stacking is appending).
+template <typename T>
+DeviceArray<T> concatenate(const std::vector<const DeviceArray<T>*>& parts) {
+  std::size_t total = 0;
+  for (const auto* p : parts) total += p->size();
+  DeviceArray<T> out(total);
+  std::size_t at = 0;
+  for (const auto* p : parts) {
+    if (p->size() > 0) {
+      check_cuda(cudaMemcpy(out.data() + at, p->data(), p->bytes(), cudaMemcpyDeviceToDevice), "stack linears");
+    }
+    at += p->size();
+  }
+  return out;
+}
+
+bool same_rotation(const std::optional<DeviceRotation>& a, const std::optional<DeviceRotation>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  if (!a) return true;
+  if (a->block != b->block || a->cols != b->cols || a->factors.size() != b->factors.size()) return false;
+  std::vector<float> fa(a->factors.size()), fb(b->factors.size());
+  a->factors.download(fa);
+  b->factors.download(fb);
+  return std::memcmp(fa.data(), fb.data(), fa.size() * sizeof(float)) == 0;
+}
+
 }  // namespace
+
+std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts) {
+  const GpuLinear& first = **parts.begin();
+  for (const GpuLinear* p : parts) {
+    if (p->in != first.in || p->fp4.has_value() != first.fp4.has_value() ||
+        (p->bias.size() > 0) != (first.bias.size() > 0) || !same_rotation(p->rotation, first.rotation)) {
+      return std::nullopt;
+    }
+    if (p->fp4 && (p->fp4->format != first.fp4->format || p->fp4->padded_cols != first.fp4->padded_cols ||
+                   p->fp4->global_scale != first.fp4->global_scale)) {
+      return std::nullopt;
+    }
+  }
+  GpuLinear stack;
+  stack.in = first.in;
+  for (const GpuLinear* p : parts) stack.out += p->out;
+  if (first.fp4) {
+    Fp4Weight w;
+    w.format = first.fp4->format;
+    w.rows = stack.out;
+    w.cols = first.fp4->cols;
+    w.padded_cols = first.fp4->padded_cols;
+    w.global_scale = first.fp4->global_scale;
+    std::vector<const DeviceArray<std::uint8_t>*> codes, scales;
+    for (const GpuLinear* p : parts) {
+      codes.push_back(&p->fp4->codes);
+      scales.push_back(&p->fp4->scales);
+    }
+    w.codes = concatenate(codes);
+    w.scales = concatenate(scales);
+    stack.fp4 = std::move(w);
+  } else {
+    std::vector<const DeviceArray<bf16_bits>*> weights;
+    for (const GpuLinear* p : parts) weights.push_back(&p->weight);
+    stack.weight = concatenate(weights);
+  }
+  if (first.bias.size() > 0) {
+    std::vector<const DeviceArray<float>*> biases;
+    for (const GpuLinear* p : parts) biases.push_back(&p->bias);
+    stack.bias = concatenate(biases);
+  }
+  if (first.rotation) {
+    stack.rotation = DeviceRotation{first.rotation->block, first.rotation->cols, {}};
+    stack.rotation->factors = concatenate(std::vector<const DeviceArray<float>*>{&first.rotation->factors});
+  }
+  for (GpuLinear* p : parts) {  // shapes stay (the model reads q/k/v widths from them), memory goes
+    p->weight = {};
+    p->fp4.reset();
+    p->bias = {};
+    p->rotation.reset();
+  }
+  return stack;
+}
 
 std::size_t GpuLinear::bytes() const { return weight.bytes() + (fp4 ? fp4->bytes() : 0) + bias.bytes(); }
 

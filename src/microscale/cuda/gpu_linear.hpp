@@ -3,6 +3,7 @@
 // or MXFP4/NVFP4 codes (the W4A16 GEMV, with the checkpoint's input rotation fused), plus an optional
 // FP32 bias. INT4 checkpoints arrive here already dequantized to BF16 by the loader.
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 
 #include <cuda_runtime_api.h>
@@ -20,6 +21,14 @@ struct GpuLinear {
   DeviceArray<float> bias;                  // empty, or [out]
   std::size_t bytes() const;
 };
+
+// Linears that read the same input (q/k/v, gate/up) stacked into one [sum of outs, in], so that one
+// GEMV streams all their weights (fewer launches and split-K finishes, and longer matrices run nearer
+// to memory bandwidth). Possible when they store their weights the same way: all BF16, or all 4-bit
+// of one format with one NVFP4 tensor scale and the same input rotation; biases on all or none. On
+// success the parts' device memory is released (they keep their shapes) and the stack is returned;
+// otherwise nothing changes and nullopt is returned.
+std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts);
 
 // Shared scratch of the linears of one model (one stream): cuBLAS, the GEMV's split-K buffer, a
 // rotated copy of the input, and a BF16 copy of a 4-bit weight for the large-batch path. Buffers

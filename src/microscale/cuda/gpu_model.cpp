@@ -45,6 +45,8 @@ void ensure_rows(State& s, std::int64_t rows) {
   s.gate = DeviceArray<bf16_bits>(n(c.intermediate_size));
   s.up = DeviceArray<bf16_bits>(n(c.intermediate_size));
   s.delta = DeviceArray<bf16_bits>(n(c.hidden_size));
+  s.qkv = DeviceArray<bf16_bits>(n(c.q_dim() + 2 * c.kv_dim()));
+  s.gate_up = DeviceArray<bf16_bits>(n(2 * c.intermediate_size));
   s.tokens = DeviceArray<std::int32_t>(static_cast<std::size_t>(rows));
   s.rows = rows;
   s.hidden_rows = 0;
@@ -72,32 +74,44 @@ void run_layers(State& s, int batch, int seqlen, bool cached) {
     check_cuda(detail::launch_rms_norm_f32(s.residual.data(), rows, c.hidden_size, w.input_norm.data(),
                                            c.rms_norm_eps, s.x.data(), st),
                "input norm");
-    linear_forward(w.q, s.x.data(), rows, s.q.data(), s.linear, st);
-    linear_forward(w.k, s.x.data(), rows, s.k.data(), s.linear, st);
-    linear_forward(w.v, s.x.data(), rows, s.v.data(), s.linear, st);
+    bf16_bits* q = s.q.data();
+    bf16_bits* k = s.k.data();
+    bf16_bits* v = s.v.data();
+    if (w.qkv.out > 0) {
+      linear_forward(w.qkv, s.x.data(), rows, s.qkv.data(), s.linear, st);
+      if (rows == 1) {  // one row of [q | k | v] is already three dense vectors
+        q = s.qkv.data();
+        k = q + c.q_dim();
+        v = k + c.kv_dim();
+      } else {
+        check_cuda(detail::launch_split3(s.qkv.data(), rows, c.q_dim(), c.kv_dim(), c.kv_dim(), q, k, v, st), "split qkv");
+      }
+    } else {
+      linear_forward(w.q, s.x.data(), rows, q, s.linear, st);
+      linear_forward(w.k, s.x.data(), rows, k, s.linear, st);
+      linear_forward(w.v, s.x.data(), rows, v, s.linear, st);
+    }
     if (c.qk_norm) {
-      check_cuda(detail::launch_rms_norm_bf16(s.q.data(), rows * c.num_heads, c.head_dim, w.q_norm.data(),
-                                              c.rms_norm_eps, s.q.data(), st),
+      check_cuda(detail::launch_rms_norm_bf16(q, rows * c.num_heads, c.head_dim, w.q_norm.data(), c.rms_norm_eps, q, st),
                  "q norm");
-      check_cuda(detail::launch_rms_norm_bf16(s.k.data(), rows * c.num_kv_heads, c.head_dim, w.k_norm.data(),
-                                              c.rms_norm_eps, s.k.data(), st),
+      check_cuda(detail::launch_rms_norm_bf16(k, rows * c.num_kv_heads, c.head_dim, w.k_norm.data(), c.rms_norm_eps, k,
+                                              st),
                  "k norm");
     }
-    check_cuda(detail::launch_rope(s.q.data(), c.num_heads, s.k.data(), c.num_kv_heads, rows, seqlen, hd,
-                                   s.inv_freq.data(), start, st),
+    check_cuda(detail::launch_rope(q, c.num_heads, k, c.num_kv_heads, rows, seqlen, hd, s.inv_freq.data(), start, st),
                "rope");
-    const bf16_bits* keys = s.k.data();
-    const bf16_bits* values = s.v.data();
+    const bf16_bits* keys = k;
+    const bf16_bits* values = v;
     std::int64_t capacity = seqlen;
     if (cached) {
-      check_cuda(detail::launch_kv_append(s.k.data(), s.v.data(), rows, seqlen, c.kv_dim(), s.cache_capacity, start,
+      check_cuda(detail::launch_kv_append(k, v, rows, seqlen, c.kv_dim(), s.cache_capacity, start,
                                           s.k_cache[i].data(), s.v_cache[i].data(), st),
                  "kv append");
       keys = s.k_cache[i].data();
       values = s.v_cache[i].data();
       capacity = s.cache_capacity;
     }
-    check_cuda(detail::launch_attention(s.q.data(), keys, values, s.attention.data(), batch, seqlen, capacity, start,
+    check_cuda(detail::launch_attention(q, keys, values, s.attention.data(), batch, seqlen, capacity, start,
                                         c.num_heads, c.num_kv_heads, hd, st),
                "attention");
     linear_forward(w.o, s.attention.data(), rows, s.delta.data(), s.linear, st);
@@ -105,9 +119,15 @@ void run_layers(State& s, int batch, int seqlen, bool cached) {
     check_cuda(detail::launch_rms_norm_f32(s.residual.data(), rows, c.hidden_size, w.post_attention_norm.data(),
                                            c.rms_norm_eps, s.x.data(), st),
                "post-attention norm");
-    linear_forward(w.gate, s.x.data(), rows, s.gate.data(), s.linear, st);
-    linear_forward(w.up, s.x.data(), rows, s.up.data(), s.linear, st);
-    check_cuda(detail::launch_silu_mul(s.gate.data(), s.up.data(), rows * c.intermediate_size, st), "silu");
+    if (w.gate_up.out > 0) {
+      linear_forward(w.gate_up, s.x.data(), rows, s.gate_up.data(), s.linear, st);
+      check_cuda(detail::launch_silu_mul_stacked(s.gate_up.data(), rows, c.intermediate_size, s.gate.data(), st),
+                 "silu");
+    } else {
+      linear_forward(w.gate, s.x.data(), rows, s.gate.data(), s.linear, st);
+      linear_forward(w.up, s.x.data(), rows, s.up.data(), s.linear, st);
+      check_cuda(detail::launch_silu_mul(s.gate.data(), s.up.data(), rows * c.intermediate_size, st), "silu");
+    }
     linear_forward(w.down, s.gate.data(), rows, s.delta.data(), s.linear, st);
     check_cuda(detail::launch_add_residual(s.residual.data(), s.delta.data(), rows * c.hidden_size, st), "residual");
   }
@@ -221,7 +241,9 @@ std::uint16_t float_to_bf16_bits(float f) {
 std::size_t GpuModel::State::weight_bytes() const {
   std::size_t total = embedding.bytes() + final_norm.bytes() + head.bytes();
   for (const GpuLayer& l : layers) {
-    for (const GpuLinear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down}) total += lin->bytes();
+    for (const GpuLinear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down, &l.qkv, &l.gate_up}) {
+      total += lin->bytes();
+    }
     total += l.input_norm.bytes() + l.post_attention_norm.bytes() + l.q_norm.bytes() + l.k_norm.bytes();
   }
   return total;

@@ -163,6 +163,12 @@ Fp4Weight random_fp4(formats::Format format, std::int64_t rows, std::int64_t col
   return w;
 }
 
+// One GEMV for q/k/v and one for gate/up where their storage allows (gpu_linear.hpp).
+void stack_layer(GpuLayer& l) {
+  if (auto qkv = stack_linears({&l.q, &l.k, &l.v})) l.qkv = std::move(*qkv);
+  if (auto gate_up = stack_linears({&l.gate, &l.up})) l.gate_up = std::move(*gate_up);
+}
+
 void finish_common(State& s) {
   const model::ModelConfig& c = s.config;
   s.inv_freq = upload_floats(model::rope_inverse_frequencies(c.rope, c.head_dim));
@@ -207,6 +213,7 @@ GpuModel GpuModel::load(const std::filesystem::path& dir) {
       l.q_norm = loader.vector(p + "self_attn.q_norm.weight", c.head_dim);
       l.k_norm = loader.vector(p + "self_attn.k_norm.weight", c.head_dim);
     }
+    stack_layer(l);
     s.layers.push_back(std::move(l));
   }
   s.final_norm = loader.vector("model.norm.weight", c.hidden_size);
@@ -267,6 +274,7 @@ GpuModel GpuModel::random(const model::ModelConfig& config, std::optional<format
       l.q_norm = ones(c.head_dim);
       l.k_norm = ones(c.head_dim);
     }
+    stack_layer(l);
     s.layers.push_back(std::move(l));
   }
   s.final_norm = ones(c.hidden_size);

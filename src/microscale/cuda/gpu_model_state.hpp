@@ -15,6 +15,9 @@ namespace microscale::cuda {
 
 struct GpuLayer {
   GpuLinear q, k, v, o, gate, up, down;
+  // q/k/v and gate/up stacked into one linear each where stack_linears allows (then the parts keep
+  // only their shapes); out == 0 when they run separately.
+  GpuLinear qkv, gate_up;
   DeviceArray<float> input_norm, post_attention_norm;  // [hidden]
   DeviceArray<float> q_norm, k_norm;                   // [head_dim] (qwen3), else empty
 };
@@ -78,6 +81,7 @@ struct GpuModel::State {
   std::int64_t rows = 0;
   DeviceArray<float> residual;       // FP32 [rows, hidden]
   DeviceArray<bf16_bits> x, q, k, v, attention, gate, up, delta;
+  DeviceArray<bf16_bits> qkv, gate_up;  // outputs of the stacked linears [rows, q+2kv], [rows, 2*intermediate]
   DeviceArray<std::int32_t> tokens;  // [rows]
   DeviceArray<std::int32_t> zero;    // the start position of cache-less runs
   DeviceArray<float> logits;         // FP32 [kLogitsRows, vocab]

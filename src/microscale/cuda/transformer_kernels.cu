@@ -276,6 +276,35 @@ __global__ void add_residual_kernel(float* residual, const std::uint16_t* delta,
   }
 }
 
+// gate[r, c] = BF16(silu(gu[r, c]) * gu[r, width + c]) from the stacked gate/up product [rows, 2*width].
+__global__ void silu_mul_stacked_kernel(const std::uint16_t* gate_up, std::int64_t rows, std::int64_t width,
+                                        std::uint16_t* gate) {
+  const std::int64_t n = rows * width;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / width, c = i % width;
+    const float g = bf16_to_float(gate_up[r * 2 * width + c]);
+    gate[i] = float_to_bf16(g / (1.0f + expf(-g)) * bf16_to_float(gate_up[r * 2 * width + width + c]));
+  }
+}
+
+// Columns [0, a), [a, a+b), [a+b, a+b+c) of src [rows, a+b+c] into three dense matrices.
+__global__ void split3_kernel(const std::uint16_t* src, std::int64_t rows, std::int64_t a, std::int64_t b,
+                              std::int64_t c, std::uint16_t* out_a, std::uint16_t* out_b, std::uint16_t* out_c) {
+  const std::int64_t width = a + b + c, n = rows * width;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / width, col = i % width;
+    if (col < a) {
+      out_a[r * a + col] = src[i];
+    } else if (col < a + b) {
+      out_b[r * b + col - a] = src[i];
+    } else {
+      out_c[r * c + col - a - b] = src[i];
+    }
+  }
+}
+
 __global__ void silu_mul_kernel(std::uint16_t* gate, const std::uint16_t* up, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -437,6 +466,18 @@ cudaError_t launch_add_bias(std::uint16_t* y, std::int64_t rows, std::int64_t co
 
 cudaError_t launch_add_residual(float* residual, const std::uint16_t* delta, std::int64_t n, cudaStream_t stream) {
   add_residual_kernel<<<grid_for(n), kThreads, 0, stream>>>(residual, delta, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_silu_mul_stacked(const std::uint16_t* gate_up, std::int64_t rows, std::int64_t width,
+                                    std::uint16_t* gate, cudaStream_t stream) {
+  silu_mul_stacked_kernel<<<grid_for(rows * width), kThreads, 0, stream>>>(gate_up, rows, width, gate);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_split3(const std::uint16_t* src, std::int64_t rows, std::int64_t a, std::int64_t b, std::int64_t c,
+                          std::uint16_t* out_a, std::uint16_t* out_b, std::uint16_t* out_c, cudaStream_t stream) {
+  split3_kernel<<<grid_for(rows * (a + b + c)), kThreads, 0, stream>>>(src, rows, a, b, c, out_a, out_b, out_c);
   return cudaGetLastError();
 }
 

@@ -46,6 +46,12 @@ cudaError_t launch_add_bias(std::uint16_t* y, std::int64_t rows, std::int64_t co
 cudaError_t launch_add_residual(float* residual, const std::uint16_t* delta, std::int64_t n, cudaStream_t stream);
 // gate = BF16(silu(gate) * up), element-wise over n.
 cudaError_t launch_silu_mul(std::uint16_t* gate, const std::uint16_t* up, std::int64_t n, cudaStream_t stream);
+// gate[r, c] = BF16(silu(gate_up[r, c]) * gate_up[r, width + c]): the stacked gate/up product's halves.
+cudaError_t launch_silu_mul_stacked(const std::uint16_t* gate_up, std::int64_t rows, std::int64_t width,
+                                    std::uint16_t* gate, cudaStream_t stream);
+// The three column blocks (widths a, b, c) of src [rows, a+b+c] into dense [rows, a], [rows, b], [rows, c].
+cudaError_t launch_split3(const std::uint16_t* src, std::int64_t rows, std::int64_t a, std::int64_t b, std::int64_t c,
+                          std::uint16_t* out_a, std::uint16_t* out_b, std::uint16_t* out_c, cudaStream_t stream);
 
 // out[r] = the first index of the maximum of logits[r, :] (std::max_element's choice).
 cudaError_t launch_argmax(const float* logits, std::int64_t rows, std::int64_t cols, std::int32_t* out,
