@@ -69,11 +69,13 @@ void run_layers(State& s, int batch, int seqlen, bool cached) {
   const int hd = static_cast<int>(c.head_dim);
   check_cuda(detail::launch_embed(s.embedding_table(), s.tokens.data(), rows, c.hidden_size, s.residual.data(), st),
              "embedding");
+  // Each sub-layer's closing residual add is fused with the next norm (the input norm of the next
+  // layer, or the post-attention norm); only the very first input norm runs on its own.
+  check_cuda(detail::launch_rms_norm_f32(s.residual.data(), rows, c.hidden_size, s.layers.front().input_norm.data(),
+                                         c.rms_norm_eps, s.x.data(), st),
+             "input norm");
   for (std::size_t i = 0; i < s.layers.size(); ++i) {
     const GpuLayer& w = s.layers[i];
-    check_cuda(detail::launch_rms_norm_f32(s.residual.data(), rows, c.hidden_size, w.input_norm.data(),
-                                           c.rms_norm_eps, s.x.data(), st),
-               "input norm");
     bf16_bits* q = s.q.data();
     bf16_bits* k = s.k.data();
     bf16_bits* v = s.v.data();
@@ -115,10 +117,9 @@ void run_layers(State& s, int batch, int seqlen, bool cached) {
                                         c.num_heads, c.num_kv_heads, hd, st),
                "attention");
     linear_forward(w.o, s.attention.data(), rows, s.delta.data(), s.linear, st);
-    check_cuda(detail::launch_add_residual(s.residual.data(), s.delta.data(), rows * c.hidden_size, st), "residual");
-    check_cuda(detail::launch_rms_norm_f32(s.residual.data(), rows, c.hidden_size, w.post_attention_norm.data(),
-                                           c.rms_norm_eps, s.x.data(), st),
-               "post-attention norm");
+    check_cuda(detail::launch_add_rms_norm(s.residual.data(), s.delta.data(), rows, c.hidden_size,
+                                           w.post_attention_norm.data(), c.rms_norm_eps, s.x.data(), st),
+               "residual + post-attention norm");
     if (w.gate_up.out > 0) {
       linear_forward(w.gate_up, s.x.data(), rows, s.gate_up.data(), s.linear, st);
       check_cuda(detail::launch_silu_mul_stacked(s.gate_up.data(), rows, c.intermediate_size, s.gate.data(), st),
@@ -129,7 +130,13 @@ void run_layers(State& s, int batch, int seqlen, bool cached) {
       check_cuda(detail::launch_silu_mul(s.gate.data(), s.up.data(), rows * c.intermediate_size, st), "silu");
     }
     linear_forward(w.down, s.gate.data(), rows, s.delta.data(), s.linear, st);
-    check_cuda(detail::launch_add_residual(s.residual.data(), s.delta.data(), rows * c.hidden_size, st), "residual");
+    if (i + 1 < s.layers.size()) {
+      check_cuda(detail::launch_add_rms_norm(s.residual.data(), s.delta.data(), rows, c.hidden_size,
+                                             s.layers[i + 1].input_norm.data(), c.rms_norm_eps, s.x.data(), st),
+                 "residual + input norm");
+    } else {
+      check_cuda(detail::launch_add_residual(s.residual.data(), s.delta.data(), rows * c.hidden_size, st), "residual");
+    }
   }
   s.hidden_rows = rows;
 }

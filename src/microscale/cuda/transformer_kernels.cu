@@ -83,13 +83,38 @@ __global__ void rms_norm_kernel(const In* x, std::int64_t n, const float* weight
   }
 }
 
+// residual[s, :] += FP32(delta[s, :]), then out[s, :] = the RMSNorm of the updated row: the residual add
+// that closes a sub-layer fused with the norm that opens the next one (one pass over the row instead of
+// two kernels). Same per-thread order and block sum as rms_norm_kernel, so the same bits.
+__global__ void add_rms_norm_kernel(float* residual, const std::uint16_t* delta, std::int64_t n, const float* weight,
+                                    double eps, std::uint16_t* out) {
+  const std::int64_t s = blockIdx.x;
+  float* row = residual + s * n;
+  const std::uint16_t* d = delta + s * n;
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = row[i] + bf16_to_float(d[i]);
+    row[i] = v;
+    sum = fmaf(v, v, sum);
+  }
+  sum = block_sum(sum);
+  const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    out[s * n + i] = float_to_bf16(weight[i] * (row[i] * inv));
+  }
+}
+
+int norm_threads(std::int64_t n) {
+  // Enough threads that each holds a few values: for a decode step (one row of 4096) a block of 256
+  // walked 16 values per thread in series and was latency-bound (15 us per norm in ncu).
+  return n >= 4096 ? 1024 : n >= 1024 ? 512 : n <= 128 ? 128 : 256;
+}
+
 template <typename In>
 cudaError_t rms_norm(const In* x, std::int64_t segments, std::int64_t n, const float* weight, double eps,
                      std::uint16_t* out, cudaStream_t stream) {
   if (segments <= 0) return cudaSuccess;
-  // Enough threads that each holds a few values: for a decode step (one row of 4096) a block of 256
-  // walked 16 values per thread in series and was latency-bound (15 us per norm in ncu).
-  const int threads = n >= 4096 ? 1024 : n >= 1024 ? 512 : n <= 128 ? 128 : 256;
+  const int threads = norm_threads(n);
   // One block per segment; grids are 1-D with up to 2^31 - 1 blocks.
   rms_norm_kernel<In><<<static_cast<unsigned>(segments), threads, 0, stream>>>(x, n, weight, eps, out);
   return cudaGetLastError();
@@ -426,6 +451,14 @@ cudaError_t launch_rms_norm_f32(const float* x, std::int64_t segments, std::int6
 cudaError_t launch_rms_norm_bf16(const std::uint16_t* x, std::int64_t segments, std::int64_t n, const float* weight,
                                  double eps, std::uint16_t* out, cudaStream_t stream) {
   return rms_norm(x, segments, n, weight, eps, out, stream);
+}
+
+cudaError_t launch_add_rms_norm(float* residual, const std::uint16_t* delta, std::int64_t segments, std::int64_t n,
+                                const float* weight, double eps, std::uint16_t* out, cudaStream_t stream) {
+  if (segments <= 0) return cudaSuccess;
+  add_rms_norm_kernel<<<static_cast<unsigned>(segments), norm_threads(n), 0, stream>>>(residual, delta, n, weight, eps,
+                                                                                      out);
+  return cudaGetLastError();
 }
 
 cudaError_t launch_rope(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows, int seqlen,

@@ -22,6 +22,11 @@ cudaError_t launch_rms_norm_f32(const float* x, std::int64_t segments, std::int6
 cudaError_t launch_rms_norm_bf16(const std::uint16_t* x, std::int64_t segments, std::int64_t n, const float* weight,
                                  double eps, std::uint16_t* out, cudaStream_t stream);
 
+// residual[s, :] += FP32(delta[s, :]) and out[s, :] = the RMSNorm of the updated row, bit-identical to
+// launch_add_residual followed by launch_rms_norm_f32.
+cudaError_t launch_add_rms_norm(float* residual, const std::uint16_t* delta, std::int64_t segments, std::int64_t n,
+                                const float* weight, double eps, std::uint16_t* out, cudaStream_t stream);
+
 // HF rotate_half RoPE on q [rows, q_heads*head_dim] and k [rows, k_heads*head_dim], in place; row
 // (b, t) is at position *start + t; angle = FP32(position * inv_freq[i]), cos/sin in double.
 cudaError_t launch_rope(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows, int seqlen,
