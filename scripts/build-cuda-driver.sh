@@ -12,7 +12,10 @@ mkdir -p "$objdir"
 flags=(-std=c++20 -O3 --expt-relaxed-constexpr -lineinfo -gencode=arch=compute_90a,code=sm_90a
        -I"$root/src" -I"$root/tests" -I"$root/bench/cuda/fmt_shim" -DMICROSCALE_SOURCE_DIR="\"$root\""
        -Xcompiler=-Wall,-Wno-unused-parameter,-fopenmp)
-sources=("$root"/src/microscale/cuda/*.cu "$root"/src/microscale/cuda/*.cpp
+# The kernels and their host API only: the GPU runtime and GPTQ files of cuda/ need the Debian
+# libraries (fmt, Eigen, LAPACK) that this standalone build exists to avoid.
+sources=("$root"/src/microscale/cuda/fp4_gemv.cu "$root"/src/microscale/cuda/activation_kernels.cu
+         "$root"/src/microscale/cuda/fp4_linear.cpp
          "$root"/src/microscale/formats/*.cpp "$root"/src/microscale/rotation/*.cpp "$root"/bench/cuda/fp4_driver.cu)
 pids=()
 objs=()
