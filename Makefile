@@ -26,7 +26,7 @@ build-san: deps $(BUILD_SAN)/CMakeCache.txt
 	cmake --build $(BUILD_SAN) -j $(JOBS)
 
 # Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer (built at -O1 with
-# line tables only: sanitizer reports keep file:line, and CI's 2 cores build it in half the time).
+# line tables only: sanitizer reports keep file:line, with less to compile than -O2 -g).
 test: test-fast test-san
 
 # Only the test binaries and the CLI (benchmarks are built by `make build` / `make bench`).
