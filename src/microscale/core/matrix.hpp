@@ -27,6 +27,10 @@ struct ConstMatrixView {
   std::span<const float> row(std::int64_t r) const {
     return data.subspan(static_cast<std::size_t>(r * cols), static_cast<std::size_t>(cols));
   }
+  // Rows [first, first + count) as a view (Eigen's middleRows).
+  ConstMatrixView middle_rows(std::int64_t first, std::int64_t count) const {
+    return {data.subspan(static_cast<std::size_t>(first * cols), static_cast<std::size_t>(count * cols)), count, cols};
+  }
 };
 
 // An owning row-major matrix, for results.

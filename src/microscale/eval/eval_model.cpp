@@ -34,8 +34,6 @@ Device parse_device(std::string_view name) {
   fail("unknown device '{}' (expected cpu or cuda)", name);
 }
 
-std::string_view device_name(Device device) { return device == Device::cuda ? "cuda" : "cpu"; }
-
 std::unique_ptr<EvalModel> load_eval_model(const std::filesystem::path& dir, Device device) {
   if (exporter::is_gguf_path(dir)) {
     if (device == Device::cuda) {

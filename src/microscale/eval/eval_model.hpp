@@ -16,7 +16,6 @@ namespace microscale::eval {
 
 enum class Device { cpu, cuda };
 Device parse_device(std::string_view name);  // "cpu" | "cuda"
-std::string_view device_name(Device device);
 
 class EvalModel {
  public:

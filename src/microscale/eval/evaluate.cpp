@@ -119,6 +119,9 @@ EvalReport run_evaluation(const EvalOptions& options) {
   model::set_num_threads(options.threads);
   EvalReport report;
   report.options = options;
+  if (options.protocol != "gptq" && options.protocol != "llama.cpp") {
+    fail("--protocol must be gptq or llama.cpp, is '{}'", options.protocol);
+  }
 
   const std::string text = io::read_file(options.text, "text file");
   if (text.empty()) fail("{}: the text is empty", options.text.string());
@@ -156,11 +159,7 @@ EvalReport run_evaluation(const EvalOptions& options) {
   PerplexityOptions ppl;
   ppl.seqlen = choose_seqlen(options, m.config(), reference ? &reference->config() : nullptr);
   ppl.max_windows = options.max_windows;
-  if (options.protocol == "llama.cpp") {
-    ppl.score_from = ppl.seqlen / 2;
-  } else if (options.protocol != "gptq") {
-    fail("--protocol must be gptq or llama.cpp, is '{}'", options.protocol);
-  }
+  if (options.protocol == "llama.cpp") ppl.score_from = ppl.seqlen / 2;
   ppl.quiet = options.quiet;
   ppl.source = options.text.string() + " (tokenized with " + (options.model_dir / "tokenizer.json").string() + ")";
   report.perplexity = evaluate_perplexity(m.source(), tokens, ppl, reference ? &reference->source() : nullptr);

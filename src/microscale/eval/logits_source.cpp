@@ -16,11 +16,7 @@ Matrix CpuLogitsSource::logits(std::int64_t first, std::int64_t count) {
     fail("CpuLogitsSource::logits: rows [{}, {}) outside the {} rows of the last run", first, first + count,
          hidden_.rows);
   }
-  const ConstMatrixView all = hidden_.view();
-  const ConstMatrixView rows{all.data.subspan(static_cast<std::size_t>(first * all.cols),
-                                              static_cast<std::size_t>(count * all.cols)),
-                             count, all.cols};
-  return model_.logits(rows);
+  return model_.logits(ConstMatrixView(hidden_.view()).middle_rows(first, count));
 }
 
 }  // namespace microscale::eval

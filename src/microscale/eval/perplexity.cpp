@@ -17,11 +17,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-ConstMatrixView row_range(ConstMatrixView m, std::int64_t first, std::int64_t count) {
-  return {m.data.subspan(static_cast<std::size_t>(first * m.cols), static_cast<std::size_t>(count * m.cols)), count,
-          m.cols};
-}
-
 void merge(PositionStats& into, PositionStats&& from) {
   into.nll_sum += from.nll_sum;
   into.reference_nll_sum += from.reference_nll_sum;
@@ -144,9 +139,9 @@ PerplexityResult evaluate_perplexity(LogitsSource& model, std::span<const std::i
           const bool scored = t >= options.score_from && t != seqlen - 1;
           targets[static_cast<std::size_t>(r - a)] = scored ? batch_tokens[static_cast<std::size_t>(r + 1)] : -1;
         }
-        const ConstMatrixView model_rows = row_range(logits.view(), a - r0, b - a);
+        const ConstMatrixView model_rows = logits.view().middle_rows(a - r0, b - a);
         if (reference != nullptr) {
-          const ConstMatrixView ref_rows = row_range(reference_logits.view(), a - r0, b - a);
+          const ConstMatrixView ref_rows = ConstMatrixView(reference_logits.view()).middle_rows(a - r0, b - a);
           accumulate_positions(per_window[static_cast<std::size_t>(w)], model_rows, targets, &ref_rows);
         } else {
           accumulate_positions(per_window[static_cast<std::size_t>(w)], model_rows, targets);

@@ -1,6 +1,5 @@
 #include "microscale/export/ggml_blocks.hpp"
 
-#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -33,7 +32,7 @@ void append(std::vector<std::byte>& out, const Block& block) {
   out.insert(out.end(), p, p + sizeof(Block));
 }
 
-// ---- decoders written from the spec (independent of formats/codecs) ----
+// ---- the block decoders, written from ggml's block definitions (F16/BF16 come from formats/codecs) ----
 
 // E2M1 doubled, as ggml's kvalues table: the sign is bit 3, magnitudes {0, .5, 1, 1.5, 2, 3, 4, 6} * 2.
 constexpr std::int8_t kE2M1Doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
@@ -49,20 +48,6 @@ float ue4m3_half(std::uint8_t x) {
   const float raw = exponent == 0 ? std::ldexp(static_cast<float>(mantissa), -9)
                                   : std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, exponent - 7);
   return raw * 0.5f;
-}
-
-// IEEE binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits.
-float half_to_float(std::uint16_t h) {
-  const int sign = h >> 15, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
-  float v;
-  if (exponent == 0) {
-    v = std::ldexp(static_cast<float>(mantissa), -24);
-  } else if (exponent == 31) {
-    v = mantissa == 0 ? INFINITY : NAN;
-  } else {
-    v = std::ldexp(static_cast<float>(1024 + mantissa), exponent - 25);
-  }
-  return sign ? -v : v;
 }
 
 template <typename Block>
@@ -200,13 +185,13 @@ void dequantize(Type type, std::span<const std::byte> bytes, std::span<float> ou
       for (std::size_t i = 0; i < out.size(); ++i) {
         std::uint16_t v;
         std::memcpy(&v, bytes.data() + 2 * i, 2);
-        out[i] = type == Type::f16 ? half_to_float(v) : std::bit_cast<float>(static_cast<std::uint32_t>(v) << 16);
+        out[i] = type == Type::f16 ? formats::fp16_to_float(v) : formats::bf16_to_float(v);
       }
       return;
     case Type::q4_0:
       for (std::size_t i = 0; i < out.size() / 32; ++i) {
         const auto b = block_at<BlockQ4_0>(bytes, i);
-        const float d = half_to_float(b.d);
+        const float d = formats::fp16_to_float(b.d);
         for (int j = 0; j < 16; ++j) {
           out[32 * i + j] = static_cast<float>((b.qs[j] & 0x0F) - 8) * d;
           out[32 * i + j + 16] = static_cast<float>((b.qs[j] >> 4) - 8) * d;
