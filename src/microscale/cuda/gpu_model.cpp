@@ -187,8 +187,13 @@ void check_cache_room(const State& s, int batch, int seqlen, const char* what) {
   }
 }
 
-// Appends the tokens in s.tokens to the cache and advances its length (host and device).
-void append(State& s, int batch, int seqlen) {
+// Runs `tokens` ([batch][seqlen]) through the layers after what the cache holds, appending their keys
+// and values, and advances its length (host and device). `what` names the caller in errors.
+void append(State& s, std::span<const std::int32_t> tokens, int batch, int seqlen, const char* what) {
+  check_tokens(s, tokens, batch, seqlen, what);
+  check_cache_room(s, batch, seqlen, what);
+  ensure_rows(s, static_cast<std::int64_t>(batch) * seqlen);
+  upload_tokens(s, tokens);
   run_layers(s, batch, seqlen, true);
   check_cuda(detail::launch_increment(s.device_length.data(), seqlen, s.stream.get()), "cache length");
   s.cache_length += seqlen;
@@ -334,21 +339,13 @@ std::int64_t GpuModel::cache_length() const { return state_->cache_length; }
 
 Matrix GpuModel::forward_cached(std::span<const std::int32_t> tokens, int batch, int seqlen) {
   State& s = *state_;
-  check_tokens(s, tokens, batch, seqlen, "GpuModel::forward_cached");
-  check_cache_room(s, batch, seqlen, "GpuModel::forward_cached");
-  ensure_rows(s, static_cast<std::int64_t>(batch) * seqlen);
-  upload_tokens(s, tokens);
-  append(s, batch, seqlen);
+  append(s, tokens, batch, seqlen, "GpuModel::forward_cached");
   return fetch_logits(s, row_range(0, static_cast<std::int64_t>(batch) * seqlen));
 }
 
 Matrix GpuModel::prefill(std::span<const std::int32_t> tokens, int batch, int seqlen) {
   State& s = *state_;
-  check_tokens(s, tokens, batch, seqlen, "GpuModel::prefill");
-  check_cache_room(s, batch, seqlen, "GpuModel::prefill");
-  ensure_rows(s, static_cast<std::int64_t>(batch) * seqlen);
-  upload_tokens(s, tokens);
-  append(s, batch, seqlen);
+  append(s, tokens, batch, seqlen, "GpuModel::prefill");
   std::vector<std::int64_t> last(static_cast<std::size_t>(batch));
   for (int b = 0; b < batch; ++b) last[static_cast<std::size_t>(b)] = static_cast<std::int64_t>(b + 1) * seqlen - 1;
   return fetch_logits(s, last);

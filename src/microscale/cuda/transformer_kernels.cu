@@ -64,8 +64,21 @@ __global__ void embed_kernel(const std::uint16_t* table, const std::int32_t* tok
 __device__ __forceinline__ float load_as_float(const float* p) { return *p; }
 __device__ __forceinline__ float load_as_float(const std::uint16_t* p) { return bf16_to_float(*p); }
 
-// One block per segment. Each thread reads and writes only its own elements, and the sum is complete
-// (block_sum synchronises) before any write, so out may alias x.
+// The second half of both RMSNorm kernels: this thread's partial sum of squares in, the block's row
+// [n] written normalized to out. Each thread writes only the elements it summed, and the sum is
+// complete (block_sum synchronises) before any write, so out may alias in.
+template <typename In>
+__device__ void write_rms_normalized(const In* in, std::int64_t n, float partial_sum, const float* weight, double eps,
+                                     std::uint16_t* out) {
+  const float sum = block_sum(partial_sum);
+  // The CPU's formula: the scale in double, rounded once to float.
+  const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    out[i] = float_to_bf16(weight[i] * (load_as_float(in + i) * inv));
+  }
+}
+
+// One block per segment.
 template <typename In>
 __global__ void rms_norm_kernel(const In* x, std::int64_t n, const float* weight, double eps, std::uint16_t* out) {
   const std::int64_t s = blockIdx.x;
@@ -75,12 +88,7 @@ __global__ void rms_norm_kernel(const In* x, std::int64_t n, const float* weight
     const float v = load_as_float(in + i);
     sum = fmaf(v, v, sum);
   }
-  sum = block_sum(sum);
-  // The CPU's formula: the scale in double, rounded once to float.
-  const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
-  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    out[s * n + i] = float_to_bf16(weight[i] * (load_as_float(in + i) * inv));
-  }
+  write_rms_normalized(in, n, sum, weight, eps, out + s * n);
 }
 
 // residual[s, :] += FP32(delta[s, :]), then out[s, :] = the RMSNorm of the updated row: the residual add
@@ -97,11 +105,7 @@ __global__ void add_rms_norm_kernel(float* residual, const std::uint16_t* delta,
     row[i] = v;
     sum = fmaf(v, v, sum);
   }
-  sum = block_sum(sum);
-  const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(sum) / static_cast<double>(n) + eps));
-  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    out[s * n + i] = float_to_bf16(weight[i] * (row[i] * inv));
-  }
+  write_rms_normalized<float>(row, n, sum, weight, eps, out + s * n);
 }
 
 int norm_threads(std::int64_t n) {
