@@ -1,5 +1,6 @@
 // Decode and prefill speed of the GPU runtime on a Llama-3-8B-shaped model with random weights
-// (generated on the device: no checkpoint needed), BF16 vs MXFP4 vs NVFP4 linears.
+// (generated on the device: no checkpoint needed), BF16 vs MXFP4 vs NVFP4 linears, the 4-bit ones with
+// each W4A16 kernel (tensor cores on the tile layout, the default; the FP32 GEMV on the row layout).
 //
 //   cuda_decode_bench [--layers 32] [--context 128] [--steps 128] [--prefill 2048] [--out table.md]
 //
@@ -105,11 +106,23 @@ int main(int argc, char** argv) {
     const auto config = llama3_8b(layers);
     std::vector<Row> rows;
     std::string device;
-    for (auto format : {std::optional<Format>{}, std::optional{Format::mxfp4}, std::optional{Format::nvfp4}}) {
+    using microscale::cuda::Fp4Kernels;
+    struct Variant {
+      std::optional<Format> format;
+      Fp4Kernels kernels;
+    };
+    const Variant variants[] = {{std::nullopt, Fp4Kernels::tensor_cores},
+                                {Format::mxfp4, Fp4Kernels::tensor_cores},
+                                {Format::nvfp4, Fp4Kernels::tensor_cores},
+                                {Format::mxfp4, Fp4Kernels::gemv},
+                                {Format::nvfp4, Fp4Kernels::gemv}};
+    for (const Variant& v : variants) {
+      const auto& format = v.format;
       Row row;
       row.name = format ? std::string(microscale::formats::format_name(*format)) : "bf16";
+      if (format) row.name += v.kernels == Fp4Kernels::tensor_cores ? " (tensor cores)" : " (gemv)";
       std::fprintf(stderr, "%s: generating weights...\n", row.name.c_str());
-      GpuModel m = GpuModel::random(config, format, 1);
+      GpuModel m = GpuModel::random(config, format, 1, v.kernels);
       device = m.device_name();
       row.weight_gb = static_cast<double>(m.weight_bytes()) / 1e9;
       decode_rate(m, context, 16, true, nullptr);  // warm-up

@@ -14,7 +14,8 @@ flags=(-std=c++20 -O3 --expt-relaxed-constexpr -lineinfo -gencode=arch=compute_9
        -Xcompiler=-Wall,-Wno-unused-parameter,-fopenmp)
 # The kernels and their host API only: the GPU runtime and GPTQ files of cuda/ need the Debian
 # libraries (fmt, Eigen, LAPACK) that this standalone build exists to avoid.
-sources=("$root"/src/microscale/cuda/fp4_gemv.cu "$root"/src/microscale/cuda/activation_kernels.cu
+sources=("$root"/src/microscale/cuda/fp4_gemv.cu "$root"/src/microscale/cuda/fp4_mma.cu
+         "$root"/src/microscale/cuda/activation_kernels.cu "$root"/src/microscale/cuda/device_facts.cpp
          "$root"/src/microscale/cuda/fp4_linear.cpp
          "$root"/src/microscale/formats/*.cpp "$root"/src/microscale/rotation/*.cpp "$root"/bench/cuda/fp4_driver.cu)
 pids=()

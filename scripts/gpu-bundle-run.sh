@@ -10,7 +10,8 @@
 #   3. cuda_decode_bench         Llama-3-8B-shaped random model, BF16 vs MXFP4 vs NVFP4 tokens/s
 #   4. gptq                      quantize --method gptq --device cuda vs cpu on wp-tiny, and
 #                                cuda_gptq_bench (MR-GPTQ on one 8B-shaped layer, host vs GPU)
-# STAGES="test eval decode gptq" (the default) selects stages, e.g. STAGES="decode gptq".
+#   5. kernels                   fp4_driver --checks, then --bench (the FP4 kernel table), when packed
+# STAGES="test eval decode gptq kernels" (the default) selects stages, e.g. STAGES="decode gptq".
 # Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
 set -uo pipefail
 
@@ -35,14 +36,14 @@ fi
 export LD_LIBRARY_PATH="$HERE/lib:${NV_DIRS%:}:${LD_LIBRARY_PATH:-}"
 export MICROSCALE_SOURCE_DIR=$ROOT
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$OUT/env.txt"
-for b in microscale test_cuda cuda_decode_bench cuda_gptq_bench; do
+for b in microscale test_cuda cuda_decode_bench cuda_gptq_bench $([[ -x "$HERE/bin/fp4_driver" ]] && echo fp4_driver); do
   if ldd "$HERE/bin/$b" | grep -q "not found"; then
     echo "- FAIL: $b has unresolved libraries: $(ldd "$HERE/bin/$b" | grep 'not found' | tr -s ' \t' ' ')" | tee -a "$SUMMARY"
   fi
 done
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "- note: nvidia-smi failed (no GPU?)" >> "$SUMMARY"
 
-STAGES=" ${STAGES:-test eval decode gptq} "
+STAGES=" ${STAGES:-test eval decode gptq kernels} "
 want() { [[ "$STAGES" == *" $1 "* ]]; }
 
 stage() {  # stage NAME SECONDS LOG command...
@@ -127,6 +128,13 @@ if want gptq; then
   grep -h "total relative error" "$OUT"/gptq-*.log >> "$SUMMARY"
   stage "cuda_gptq_bench" 400 "$OUT/cuda_gptq_bench.log" "$HERE/bin/cuda_gptq_bench" --out "$OUT/cuda_gptq_bench.md"
   { echo; cat "$OUT/cuda_gptq_bench.md" 2>/dev/null; } >> "$SUMMARY"
+fi
+
+# 5. the FP4 kernels: every check (PASS/FAIL lines), then the benchmark table.
+if want kernels && [[ -x "$HERE/bin/fp4_driver" ]]; then
+  stage "fp4_driver --checks" 300 "$OUT/fp4_checks.log" "$HERE/bin/fp4_driver" --checks
+  grep -E "^FAIL|^checks:" "$OUT/fp4_checks.log" >> "$SUMMARY"
+  stage "fp4_driver --bench" 600 "$OUT/fp4_bench.log" "$HERE/bin/fp4_driver" --bench --out "$OUT/fp4_bench.md"
 fi
 
 cat "$SUMMARY"

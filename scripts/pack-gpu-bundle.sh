@@ -4,7 +4,10 @@
 # `test_cuda` and `cuda_decode_bench` into DIR/bin, every non-system shared library they load into
 # DIR/lib, and DIR/run.sh (what to run there, see the end of this file).
 #
-#   scripts/pack-gpu-bundle.sh DIR [BUILD_DIR=build-gpu]
+#   scripts/pack-gpu-bundle.sh DIR [BUILD_DIR=build-gpu] [DRIVER=build-driver/fp4_driver]
+#
+# DRIVER is the standalone kernel driver of scripts/build-cuda-driver.sh (kernel checks and the kernel
+# benchmark table); it is packed when it exists.
 #
 # Left out on purpose (the GPU machine has them, in torch's cu13 nvidia wheels, found by run.sh):
 # libcublas / libcublasLt (600 MB), libcusolver, libcusparse, libnvJitLink; and the driver (libcuda),
@@ -15,6 +18,7 @@ set -euo pipefail
 DIR=${1:?usage: scripts/pack-gpu-bundle.sh DIR [BUILD_DIR]}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${2:-$ROOT/build-gpu}
+DRIVER=${3:-$ROOT/build-driver/fp4_driver}
 BINARIES=(microscale test_cuda cuda_decode_bench cuda_gptq_bench)
 LIMIT_MB=45
 
@@ -25,10 +29,14 @@ for b in "${BINARIES[@]}"; do
   cp "$BUILD/$b" "$DIR/bin/$b"
   strip --strip-unneeded "$DIR/bin/$b"
 done
+if [[ -x "$DRIVER" ]]; then
+  cp "$DRIVER" "$DIR/bin/fp4_driver"
+  strip --strip-unneeded "$DIR/bin/fp4_driver"
+fi
 
 skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread\.so|libdl\.so|librt\.so|libutil\.so|libcuda\.so|libcublas|libcublasLt|libcusolver|libcusparse|libnvJitLink)'
 declare -A seen=()
-for b in "${BINARIES[@]}"; do
+for b in "${BINARIES[@]}" $([[ -x "$DIR/bin/fp4_driver" ]] && echo fp4_driver); do
   while read -r name path; do
     [[ -n "$path" && "$path" != "not" ]] || continue
     [[ "$name" =~ $skip ]] && continue
@@ -36,7 +44,7 @@ for b in "${BINARIES[@]}"; do
     seen[$name]=1
     cp -L "$path" "$DIR/lib/$name"
     strip --strip-unneeded "$DIR/lib/$name" 2>/dev/null || true
-  done < <(ldd "$BUILD/$b" | awk '/=>/ {print $1, $3}')
+  done < <(ldd "$DIR/bin/$b" | awk '/=>/ {print $1, $3}')
 done
 
 echo "bundle $DIR (before compression):"

@@ -107,14 +107,17 @@ mc::Fp4Weight random_fp4(Format f, std::int64_t rows, std::int64_t cols, std::ui
 
 struct Markdown {
   std::string text;
+  bool quiet = false;  // collect only
   void line(const char* fmt_text, ...) __attribute__((format(printf, 2, 3))) {
     char buf[1024];
     va_list args;
     va_start(args, fmt_text);
     std::vsnprintf(buf, sizeof buf, fmt_text, args);
     va_end(args);
-    std::printf("%s\n", buf);
-    std::fflush(stdout);
+    if (!quiet) {
+      std::printf("%s\n", buf);
+      std::fflush(stdout);
+    }
     text += buf;
     text += "\n";
   }
@@ -151,6 +154,8 @@ int run_bench(const char* out_path) {
 
   mc::Blas blas;
   mc::GemvWorkspace workspace;
+  Markdown splits_md;  // collected during the main table, printed after it
+  splits_md.quiet = true;
   struct Shape { const char* name; std::int64_t n, k; };
   const Shape shapes[] = {{"8B q/o", 4096, 4096},     {"8B k/v", 1024, 4096},     {"8B gate/up", 14336, 4096},
                           {"8B down", 4096, 14336},   {"70B q/o", 8192, 8192},    {"70B k/v", 1024, 8192},
@@ -159,13 +164,14 @@ int run_bench(const char* out_path) {
 
   md.line("## W4A16 linear y = x W^T (BF16 x and y, FP32 accumulation)");
   md.line("%s", "");
-  md.line("FP4 path: the GEMV kernel for batch <= 16 (batch 64 = 4 passes of 16); `deq+cuBLAS` = dequantize the FP4 "
-          "weight to BF16 and call cuBLAS (the large-batch path; timed together). GB/s counts weights (codes + "
-          "scales), x and y once.");
+  md.line("FP4 paths: `tc` = the tensor-core kernel on the tile layout (batch <= 64 per pass); `gemv` = the FP32 GEMV on "
+          "the row layout (batch <= 16 per pass; batch 64 = 4 passes); `deq+cuBLAS` = dequantize the FP4 weight to BF16 "
+          "and call cuBLAS (the large-batch path; timed together). GB/s counts weights (codes + scales), x and y once; "
+          "speedup = cuBLAS BF16 time / FP4 time.");
   md.line("%s", "");
   md.line("| shape | N x K | batch | cuBLAS BF16 us | MXFP4 us | MXFP4 GB/s | of copy | speedup | NVFP4 us | NVFP4 GB/s | "
-          "of copy | speedup | path |");
-  md.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+          "of copy | speedup | path | MXFP4 gemv speedup | NVFP4 gemv speedup |");
+  md.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const Shape& s : shapes) {
     const double bf16_bytes = 2.0 * s.n * s.k;
     const int bf16_copies = copies_for(bf16_bytes);
@@ -175,13 +181,18 @@ int run_bench(const char* out_path) {
       const auto host = random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f);
       wb.back().upload(host);
     }
-    std::vector<mc::Fp4Weight> wq[2];
+    // [format][layout: 0 rows, 1 tiles] copies of the weight
+    std::vector<mc::Fp4Weight> wq[2][2];
     const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
     for (int f = 0; f < 2; ++f) {
-      mc::Fp4Weight probe = random_fp4(fmts[f], s.n, s.k, 5);
-      const int c = copies_for(static_cast<double>(probe.bytes()));
-      wq[f].push_back(std::move(probe));
-      for (int i = 1; i < c; ++i) wq[f].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
+      for (int layout = 0; layout < 2; ++layout) {
+        mc::Fp4Weight probe = random_fp4(fmts[f], s.n, s.k, 5);
+        const int c = copies_for(static_cast<double>(probe.bytes()));
+        wq[f][layout].push_back(std::move(probe));
+        for (int i = 1; i < c; ++i) wq[f][layout].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
+        if (layout == 1)
+          for (auto& w : wq[f][layout]) CK(mc::to_mma_layout(w, stream) ? cudaSuccess : cudaErrorInvalidValue);
+      }
     }
     mc::DeviceArray<std::uint16_t> scratch(static_cast<std::size_t>(s.n * s.k));  // dequantized weight
     for (std::int64_t batch : batches) {
@@ -191,77 +202,116 @@ int run_bench(const char* out_path) {
       const double t_blas = time_us(stream, [&](int i) {
         blas.gemm_bf16(x.data(), wb[i % wb.size()].data(), batch, s.n, s.k, y.data(), stream);
       });
-      double t[2], gbs[2];
-      const char* path = batch <= 64 ? "gemv" : "deq+cuBLAS";
+      double t[2], gbs[2], t_gemv[2] = {0, 0};
+      const bool small = batch <= 64;
       for (int f = 0; f < 2; ++f) {
-        const auto& ws = wq[f];
-        if (batch <= 64) {
+        const auto& tiles = wq[f][1];
+        if (small) {
           t[f] = time_us(stream, [&](int i) {
-            mc::gemv_w4a16(ws[i % ws.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+            mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+          });
+          const auto& rows = wq[f][0];
+          t_gemv[f] = time_us(stream, [&](int i) {
+            mc::gemv_w4a16(rows[i % rows.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
           });
         } else {
           t[f] = time_us(stream, [&](int i) {
-            mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
+            mc::dequantize_bf16(tiles[i % tiles.size()], scratch.data(), stream);
             blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
           }, 5, 11);
         }
-        const double bytes = static_cast<double>(ws[0].bytes()) + 2.0 * batch * (s.k + s.n);
+        const double bytes = static_cast<double>(wq[f][0][0].bytes()) + 2.0 * batch * (s.k + s.n);
         gbs[f] = bytes / (t[f] * 1e3);
       }
-      md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f | %.0f%% | %.2fx | %.1f | %.0f | %.0f%% | %.2fx | %s |", s.name,
+      char gemv_cols[64] = "| |";
+      if (small) std::snprintf(gemv_cols, sizeof gemv_cols, "| %.2fx | %.2fx |", t_blas / t_gemv[0], t_blas / t_gemv[1]);
+      md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f | %.0f%% | %.2fx | %.1f | %.0f | %.0f%% | %.2fx | %s %s", s.name,
               static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
               gbs[0], 100.0 * gbs[0] / copy_gbs, t_blas / t[0], t[1], gbs[1], 100.0 * gbs[1] / copy_gbs,
-              t_blas / t[1], path);
+              t_blas / t[1], small ? "tc" : "deq+cuBLAS", gemv_cols);
       if (batch == 64) {
         // The other large-batch option at batch 64, for the record.
         double td[2];
         for (int f = 0; f < 2; ++f) {
-          const auto& ws = wq[f];
+          const auto& ws = wq[f][1];
           td[f] = time_us(stream, [&](int i) {
             mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
             blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
           }, 5, 11);
         }
-        md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS |", s.name,
+        md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS | | |", s.name,
                 static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, td[0], t_blas / td[0], td[1],
                 t_blas / td[1]);
+      }
+      if (batch == 1 || batch == 16) {
+        // How many blocks share a row tile's K: the automatic choice against a sweep (tile layout, MXFP4).
+        const auto& tiles = wq[0][1];
+        std::string sweep;
+        double best = 1e30;
+        int best_splits = 0;
+        for (int splits : {1, 2, 3, 4, 6, 8, 12, 16}) {
+          if (splits > s.k / 64) break;
+          const double us = time_us(stream, [&](int i) {
+            mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream, splits);
+          });
+          char buf[48];
+          std::snprintf(buf, sizeof buf, " %d: %.1f us;", splits, us);
+          sweep += buf;
+          if (us < best) best = us, best_splits = splits;
+        }
+        splits_md.line("| %s | %lldx%lld | %lld | %.1f | %d (%.1f us) |%s", s.name, static_cast<long long>(s.n),
+                       static_cast<long long>(s.k), static_cast<long long>(batch), t[0], best_splits, best, sweep.c_str());
       }
     }
   }
   md.line("%s", "");
+  md.line("### K splits of the tensor-core kernel (MXFP4): automatic choice vs a sweep");
+  md.line("%s", "");
+  md.line("| shape | N x K | batch | auto us | best splits | sweep (splits: us) |");
+  md.line("|---|---|---|---|---|---|");
+  md.text += splits_md.text;
+  std::printf("%s", splits_md.text.c_str());
+  md.line("%s", "");
 
   // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
-  md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV");
+  md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV or tensor cores");
   md.line("%s", "");
-  md.line("| shape | N x K | batch | format | GEMV only us | fused us | separate (hadamard + GEMV) us | hadamard alone us |");
-  md.line("|---|---|---|---|---|---|---|---|");
+  md.line("| shape | N x K | batch | format | GEMV only us | GEMV fused us | hadamard + GEMV us | tc only us | "
+          "hadamard + tc us | hadamard alone us |");
+  md.line("|---|---|---|---|---|---|---|---|---|---|");
   const Shape rot_shapes[] = {{"8B gate/up", 14336, 4096}, {"8B down", 4096, 14336}, {"70B down", 8192, 28672}};
   for (const Shape& s : rot_shapes) {
     const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 42}, s.k);
     for (Format f : {Format::mxfp4, Format::nvfp4}) {
-      std::vector<mc::Fp4Weight> ws;
+      std::vector<mc::Fp4Weight> ws, wt;
       mc::Fp4Weight probe = random_fp4(f, s.n, s.k, 3);
       const int c = copies_for(static_cast<double>(probe.bytes()));
       ws.push_back(std::move(probe));
       for (int i = 1; i < c; ++i) ws.push_back(random_fp4(f, s.n, s.k, 3 + i));
+      for (int i = 0; i < c; ++i) {
+        wt.push_back(random_fp4(f, s.n, s.k, 3 + i));
+        CK(mc::to_mma_layout(wt.back(), stream) ? cudaSuccess : cudaErrorInvalidValue);
+      }
       for (std::int64_t batch : {1, 16}) {
         const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
         mc::DeviceArray<std::uint16_t> x(xh.size()), xr(xh.size()), y(static_cast<std::size_t>(batch * s.n));
         x.upload(xh);
-        const double plain = time_us(stream, [&](int i) {
-          mc::gemv_w4a16(ws[i % ws.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
-        });
-        const double fused = time_us(stream, [&](int i) {
-          mc::gemv_w4a16(ws[i % ws.size()], x.data(), batch, y.data(), &rot, workspace, stream);
-        });
-        const double separate = time_us(stream, [&](int i) {
-          mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream);
-          mc::gemv_w4a16(ws[i % ws.size()], xr.data(), batch, y.data(), nullptr, workspace, stream);
-        });
+        auto gemv = [&](const std::vector<mc::Fp4Weight>& w, const mc::DeviceRotation* r) {
+          return time_us(stream, [&](int i) {
+            mc::gemv_w4a16(w[i % w.size()], x.data(), batch, y.data(), r, workspace, stream);
+          });
+        };
+        auto separate = [&](const std::vector<mc::Fp4Weight>& w) {
+          return time_us(stream, [&](int i) {
+            mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream);
+            mc::gemv_w4a16(w[i % w.size()], xr.data(), batch, y.data(), nullptr, workspace, stream);
+          });
+        };
         const double alone = time_us(stream, [&](int) { mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream); });
-        md.line("| %s | %lldx%lld | %lld | %s | %.1f | %.1f | %.1f | %.1f |", s.name, static_cast<long long>(s.n),
-                static_cast<long long>(s.k), static_cast<long long>(batch),
-                std::string(ms::formats::format_name(f)).c_str(), plain, fused, separate, alone);
+        md.line("| %s | %lldx%lld | %lld | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", s.name,
+                static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch),
+                std::string(ms::formats::format_name(f)).c_str(), gemv(ws, nullptr), gemv(ws, &rot), separate(ws),
+                gemv(wt, nullptr), separate(wt), alone);
       }
     }
   }

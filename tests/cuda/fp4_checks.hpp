@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -31,13 +32,22 @@ struct CheckResult {
 };
 
 inline std::string shape_name(const char* what, formats::Format f, std::int64_t rows, std::int64_t cols,
-                              std::int64_t batch, int block, bool separate = false) {
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "%s %s %lldx%lld batch %lld rot %d%s", what,
+                              std::int64_t batch, int block, bool separate = false,
+                              Fp4Layout layout = Fp4Layout::rows) {
+  char buf[240];
+  std::snprintf(buf, sizeof buf, "%s %s %lldx%lld batch %lld rot %d%s%s", what,
                 std::string(formats::format_name(f)).c_str(), static_cast<long long>(rows),
                 static_cast<long long>(cols), static_cast<long long>(batch), block,
-                separate ? " (separate hadamard kernel)" : (block > 0 ? " (fused)" : ""));
+                separate ? " (separate hadamard kernel)" : (block > 0 ? " (fused)" : ""),
+                layout == Fp4Layout::mma_tiles ? " [tensor cores]" : "");
   return buf;
+}
+
+// The weight on the device in `layout` (the tile repack must accept every weight the checks build).
+inline Fp4Weight device_weight(const formats::QuantizedMatrix& q, Fp4Layout layout) {
+  Fp4Weight w = upload_weight(q);
+  if (layout == Fp4Layout::mma_tiles && !to_mma_layout(w)) throw std::runtime_error("to_mma_layout refused the weight");
+  return w;
 }
 
 // Activation-like values: normal, a few large outliers, an all-zero 32-block per row, some tiny values.
@@ -77,15 +87,16 @@ inline formats::QuantSpec fp4_spec(formats::Format f) {
                             formats::MxRounding::ocp);
 }
 
-// A random weight quantized on the CPU (rows of normals with per-row magnitudes spanning 2^-6..2^6).
+// A random weight quantized on the CPU (rows of normals with per-row magnitudes spanning 2^-6..2^6,
+// times `magnitude`).
 inline formats::QuantizedMatrix random_weight(formats::Format f, std::int64_t rows, std::int64_t cols,
-                                              std::uint32_t seed) {
+                                              std::uint32_t seed, float magnitude = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   Matrix w(rows, cols);
   for (std::int64_t r = 0; r < rows; ++r) {
-    const float magnitude = std::ldexp(1.0f, static_cast<int>(r % 13) - 6);
-    for (std::int64_t c = 0; c < cols; ++c) w(r, c) = normal(rng) * magnitude * 0.02f;
+    const float row_magnitude = std::ldexp(1.0f, static_cast<int>(r % 13) - 6);
+    for (std::int64_t c = 0; c < cols; ++c) w(r, c) = normal(rng) * row_magnitude * magnitude * 0.02f;
   }
   return formats::quantize(w.view(), fp4_spec(f), "random weight");
 }
@@ -123,6 +134,11 @@ std::vector<T> host_copy(const DeviceArray<T>& d) {
 // A wrong nibble, scale, row or column shifts y by about |w x| for some k, far outside this bound
 // unless that product is itself below ~2^-8 |y|; the bit-exact quantize/dequantize checks cover
 // the decoding exactly.
+//
+// The tensor-core kernel is checked with k = 8 K, i.e. n = 64 + K / 32: its products are exact too
+// (BF16 x BF16 into FP32), but an mma may align and truncate its 16 products and the accumulator
+// instead of rounding each addition to nearest, so each of a warp's K / 128 mma steps is allowed
+// 2 roundings of up to 2^-23 (= 4 units of 2^-24) relative, plus the 8-warp sum and the split-K atomics.
 inline double gemv_tolerance(double y_ref, double abs_sum, std::int64_t k) {
   const double gamma = (64.0 + static_cast<double>(k) / 256.0) * std::ldexp(1.0, -24);
   return gamma * abs_sum + std::ldexp(1.0, -8) * (std::fabs(y_ref) + gamma * abs_sum) + 1e-35;
@@ -170,15 +186,16 @@ inline CheckResult compare_gemv(std::string name, const std::vector<float>& w, c
 // GEMV: fused rotation (block > 0, separate = false), separate Hadamard kernel then GEMV
 // (separate = true), or no rotation (block = 0).
 inline CheckResult check_gemv(formats::Format f, std::int64_t rows, std::int64_t cols, std::int64_t batch, int block,
-                              bool separate, std::uint32_t seed) {
-  const std::string name = shape_name("gemv", f, rows, cols, batch, block, separate);
-  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
+                              bool separate, std::uint32_t seed, Fp4Layout layout = Fp4Layout::rows,
+                              float magnitude = 1.0f) {
+  const std::string name = shape_name("gemv", f, rows, cols, batch, block, separate, layout);
+  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed, magnitude);
   Matrix w(rows, cols);
   formats::dequantize(q, w.view());
   const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(batch, cols, seed + 1));
   std::vector<float> x = from_bf16(x_bits);
 
-  const Fp4Weight dw = upload_weight(q);
+  const Fp4Weight dw = device_weight(q, layout);
   DeviceArray<std::uint16_t> dx = device_copy(x_bits);
   DeviceArray<std::uint16_t> dy = poisoned<std::uint16_t>(static_cast<std::size_t>(batch * rows));
   GemvWorkspace workspace;
@@ -193,11 +210,46 @@ inline CheckResult check_gemv(formats::Format f, std::int64_t rows, std::int64_t
     } else {
       gemv_w4a16(dw, dx.data(), batch, dy.data(), &rot, workspace);
       rotation::rotate_rows(MatrixView{x, batch, cols}, spec);
+      // The tensor cores take BF16 operands: the tile path rotates into BF16 first (the Hadamard
+      // kernel, bit-exact to rotate_rows then rounding), the GEMV keeps the rotated values in FP32.
+      if (layout == Fp4Layout::mma_tiles) x = from_bf16(to_bf16(x));
     }
   } else {
     gemv_w4a16(dw, dx.data(), batch, dy.data(), nullptr, workspace);
   }
-  return compare_gemv(name, w.data, x, host_copy(dy), rows, cols, batch, cols);
+  return compare_gemv(name, w.data, x, host_copy(dy), rows, cols, batch,
+                      layout == Fp4Layout::mma_tiles ? 8 * cols : cols);
+}
+
+// Tile-layout edge cases: MXFP4 scales above 2^1 (a non-zero exponent shift), NVFP4 groups whose
+// scale byte is zero while their codes are not (they decode to 0 on the CPU), against the CPU
+// decode of the same codes; and a NaN scale, which to_mma_layout must refuse.
+inline CheckResult check_mma_edge_scales(formats::Format f, std::uint32_t seed) {
+  const std::int64_t rows = 48, cols = 256, batch = 3;
+  CheckResult result{shape_name("tile edge scales", f, rows, cols, batch, 0, false, Fp4Layout::mma_tiles), true, {}};
+  formats::QuantizedMatrix q = random_weight(f, rows, cols, seed, 4096.0f);
+  for (std::size_t i = 0; i < q.scale_codes.size(); i += 7) {
+    if (f == formats::Format::nvfp4) q.scale_codes[i] = 0;
+  }
+  Matrix w(rows, cols);
+  formats::dequantize(q, w.view());
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(batch, cols, seed + 1));
+  Fp4Weight dw = upload_weight(q);
+  if (!to_mma_layout(dw)) return {result.name, false, "to_mma_layout refused finite scales"};
+  if (f == formats::Format::mxfp4 && dw.exponent_shift == 0) return {result.name, false, "expected a non-zero exponent shift"};
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint16_t> dy = poisoned<std::uint16_t>(static_cast<std::size_t>(batch * rows));
+  GemvWorkspace workspace;
+  gemv_w4a16(dw, dx.data(), batch, dy.data(), nullptr, workspace);
+  result = compare_gemv(result.name, w.data, from_bf16(x_bits), host_copy(dy), rows, cols, batch, 8 * cols);
+  formats::QuantizedMatrix bad = q;
+  bad.scale_codes[5] = f == formats::Format::mxfp4 ? 0xFF : 0x7F;
+  Fp4Weight dbad = upload_weight(bad);
+  if (to_mma_layout(dbad) || dbad.layout != Fp4Layout::rows) {
+    result.pass = false;
+    result.detail += "; a NaN scale was repacked";
+  }
+  return result;
 }
 
 inline CheckResult check_hadamard(std::int64_t rows, std::int64_t cols, int block, bool signs, std::uint32_t seed) {
@@ -254,13 +306,14 @@ inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, s
   return result;
 }
 
-inline CheckResult check_dequantize(formats::Format f, std::int64_t rows, std::int64_t cols, std::uint32_t seed) {
-  CheckResult result{shape_name("dequantize bf16", f, rows, cols, 0, 0), true, {}};
+inline CheckResult check_dequantize(formats::Format f, std::int64_t rows, std::int64_t cols, std::uint32_t seed,
+                                    Fp4Layout layout = Fp4Layout::rows) {
+  CheckResult result{shape_name("dequantize bf16", f, rows, cols, 0, 0, false, layout), true, {}};
   const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
   Matrix w(rows, cols);
   formats::dequantize(q, w.view());
   const std::vector<std::uint16_t> want = to_bf16(w.data);
-  const Fp4Weight dw = upload_weight(q);
+  const Fp4Weight dw = device_weight(q, layout);
   DeviceArray<std::uint16_t> out = poisoned<std::uint16_t>(want.size());
   dequantize_bf16(dw, out.data());
   const std::vector<std::uint16_t> got = host_copy(out);
@@ -312,6 +365,25 @@ inline std::vector<CheckResult> run_all(bool quick) {
     out.push_back(check_rotate_quantize(f, 9, mid_k, 16, ++seed));
     out.push_back(check_rotate_quantize(f, 4, 4096, 256, ++seed));
     out.push_back(check_dequant_gemm(f, 100, mid_k, 33, ++seed));
+    // The tensor-core kernel and its tile layout: odd rows (partial row tiles), K not a multiple of
+    // 64 (padded chunk), every batch width class (1, 2..8, 16, 32, 64) and more than one pass.
+    constexpr Fp4Layout tiles = Fp4Layout::mma_tiles;
+    out.push_back(check_dequantize(f, 37, odd_k, ++seed, tiles));
+    out.push_back(check_dequantize(f, 64, mid_k, ++seed, tiles));
+    out.push_back(check_gemv(f, 1, 32, 1, 0, false, ++seed, tiles));
+    out.push_back(check_gemv(f, 5, odd_k, 3, 0, false, ++seed, tiles));
+    out.push_back(check_gemv(f, 3, odd_k, 2, 16, false, ++seed, tiles));
+    for (std::int64_t batch : {1, 2, 7, 8, 9, 16, 17, 33, 64, 65})
+      out.push_back(check_gemv(f, 97, mid_k, batch, 0, false, ++seed, tiles));
+    out.push_back(check_gemv(f, 70, 4096, 5, 64, false, ++seed, tiles));
+    out.push_back(check_mma_edge_scales(f, ++seed));
+    if (!quick) {
+      out.push_back(check_gemv(f, 1024, 4096, 1, 0, false, ++seed, tiles));   // split K across blocks
+      out.push_back(check_gemv(f, 4096, 4096, 16, 0, false, ++seed, tiles));
+      out.push_back(check_gemv(f, 64, 28672, 1, 128, false, ++seed, tiles));
+      out.push_back(check_gemv(f, 200, 8192, 40, 0, false, ++seed, tiles));
+      out.push_back(check_dequantize(f, 512, 4096, ++seed, tiles));
+    }
     if (!quick) {
       out.push_back(check_gemv(f, 1024, 4096, 1, 0, false, ++seed));   // split-K for fill
       out.push_back(check_gemv(f, 4096, 4096, 16, 0, false, ++seed));  // batch 16, chunked K

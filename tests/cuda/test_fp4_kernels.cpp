@@ -72,6 +72,35 @@ TEST(CudaFp4, GemvWithinDerivedBoundAtOddShapesAndBatches) {
   }
 }
 
+TEST(CudaFp4, TileLayoutDequantizesToTheCpuValuesBitExactly) {
+  REQUIRE_DEVICE();
+  for (auto f : {formats::Format::mxfp4, formats::Format::nvfp4}) {
+    expect_all({checks::check_dequantize(f, 37, f == formats::Format::nvfp4 ? 48 : 96, 21, Fp4Layout::mma_tiles),
+                checks::check_dequantize(f, 64, 4096, 22, Fp4Layout::mma_tiles)});
+  }
+}
+
+TEST(CudaFp4, TensorCoreKernelWithinDerivedBoundAtOddShapesAndBatches) {
+  REQUIRE_DEVICE();
+  constexpr Fp4Layout tiles = Fp4Layout::mma_tiles;
+  for (auto f : {formats::Format::mxfp4, formats::Format::nvfp4}) {
+    const std::int64_t odd_k = f == formats::Format::nvfp4 ? 48 : 96;
+    expect_all({checks::check_gemv(f, 1, 32, 1, 0, false, 30, tiles), checks::check_gemv(f, 5, odd_k, 3, 0, false, 31, tiles),
+                checks::check_gemv(f, 3, odd_k, 2, 16, false, 32, tiles)});
+    for (std::int64_t batch : {1, 2, 5, 8, 9, 16, 17, 32, 33, 64, 65, 130})
+      expect_all({checks::check_gemv(f, 97, 1056, batch, 0, false, 33, tiles)});
+    expect_all({checks::check_gemv(f, 1024, 4096, 1, 0, false, 34, tiles),
+                checks::check_gemv(f, 300, 14336, 2, 32, false, 35, tiles),
+                checks::check_gemv(f, 4096, 4096, 16, 0, false, 36, tiles),
+                checks::check_gemv(f, 200, 8192, 40, 128, false, 37, tiles)});
+  }
+}
+
+TEST(CudaFp4, TileLayoutHandlesLargeAndZeroScalesAndRefusesNaN) {
+  REQUIRE_DEVICE();
+  for (auto f : {formats::Format::mxfp4, formats::Format::nvfp4}) expect_all({checks::check_mma_edge_scales(f, 40)});
+}
+
 TEST(CudaFp4, DequantizeThenCublasWithinBound) {
   REQUIRE_DEVICE();
   for (auto f : {formats::Format::mxfp4, formats::Format::nvfp4})

@@ -119,41 +119,46 @@ std::filesystem::path quantized_tiny(const testing::TempDir& dir, formats::Forma
 
 // CPU vs GPU on `dir`: a batch of 4 windows of 128 (prefill GEMM paths, 512 rows) and batch 3 x
 // seqlen 5 (15 rows: the 4-bit GEMV path), and batch 3 x seqlen 1.
-void check_against_cpu(const std::filesystem::path& dir, const std::string& name) {
+// 4-bit checkpoints run once per W4A16 kernel (the tensor cores' tile layout and the FP32 GEMV).
+void check_against_cpu(const std::filesystem::path& dir, const std::string& name, Fp4Kernels kernels) {
   const model::Model cpu = model::Model::load(dir);
-  GpuModel gpu = GpuModel::load(dir);
+  GpuModel gpu = GpuModel::load(dir, kernels);
   const auto tokens = text_tokens(512);
   for (auto [batch, seqlen] : {std::pair{4, 128}, std::pair{3, 5}, std::pair{3, 1}}) {
     const auto t = std::span(tokens).first(static_cast<std::size_t>(batch * seqlen));
     const Matrix a = cpu.forward(t, batch, seqlen);
     const Matrix b = gpu.logits_for(t, batch, seqlen);
-    expect_close(compare(a, b, t, seqlen), name + " batch " + std::to_string(batch) + " x seqlen " + std::to_string(seqlen),
+    expect_close(compare(a, b, t, seqlen), name + (kernels == Fp4Kernels::gemv ? " (gemv)" : "") + " batch " + std::to_string(batch) + " x seqlen " + std::to_string(seqlen),
                  /*check_ppl=*/batch * seqlen >= 256);
   }
 }
 
 TEST(GpuModel, Bf16LogitsMatchCpu) {
   REQUIRE_DEVICE();
-  check_against_cpu(kTiny, "wp-tiny bf16");
+  check_against_cpu(kTiny, "wp-tiny bf16", Fp4Kernels::tensor_cores);
 }
 
 TEST(GpuModel, Mxfp4LogitsMatchCpu) {
   REQUIRE_DEVICE();
   testing::TempDir dir;
-  check_against_cpu(quantized_tiny(dir, formats::Format::mxfp4, 0), "wp-tiny mxfp4 rtn");
+  const auto model = quantized_tiny(dir, formats::Format::mxfp4, 0);
+  for (Fp4Kernels k : {Fp4Kernels::tensor_cores, Fp4Kernels::gemv}) check_against_cpu(model, "wp-tiny mxfp4 rtn", k);
 }
 
 TEST(GpuModel, Nvfp4LogitsMatchCpu) {
   REQUIRE_DEVICE();
   testing::TempDir dir;
-  check_against_cpu(quantized_tiny(dir, formats::Format::nvfp4, 0), "wp-tiny nvfp4 rtn");
+  const auto model = quantized_tiny(dir, formats::Format::nvfp4, 0);
+  for (Fp4Kernels k : {Fp4Kernels::tensor_cores, Fp4Kernels::gemv}) check_against_cpu(model, "wp-tiny nvfp4 rtn", k);
 }
 
 TEST(GpuModel, RotatedMxfp4LogitsMatchCpu) {
-  // The fused rotation in the GEMV (15 and 3 rows) and the separate Hadamard before cuBLAS (512 rows).
+  // The fused rotation in the GEMV or the separate Hadamard before the tensor-core kernel (15 and 3
+  // rows), and the separate Hadamard before cuBLAS (512 rows).
   REQUIRE_DEVICE();
   testing::TempDir dir;
-  check_against_cpu(quantized_tiny(dir, formats::Format::mxfp4, 32), "wp-tiny mxfp4 rtn + hadamard 32");
+  const auto model = quantized_tiny(dir, formats::Format::mxfp4, 32);
+  for (Fp4Kernels k : {Fp4Kernels::tensor_cores, Fp4Kernels::gemv}) check_against_cpu(model, "wp-tiny mxfp4 rtn + hadamard 32", k);
 }
 
 // Prefill of the first half + one decode step at a time reproduces the cache-less logits.

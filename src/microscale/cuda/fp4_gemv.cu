@@ -17,12 +17,10 @@
 // float4s 32 floats apart hit distinct banks.
 #include <algorithm>
 #include <cstdint>
-#include <map>
-#include <mutex>
-#include <utility>
 
 #include <cuda_runtime.h>
 
+#include "microscale/cuda/device_facts.hpp"
 #include "microscale/cuda/device_math.cuh"
 #include "microscale/cuda/launchers.hpp"
 
@@ -266,47 +264,13 @@ __global__ void finish_split_k(float* partial, std::uint16_t* y, std::int64_t n)
   }
 }
 
-struct DeviceFacts {
-  int sms = 0;
-  int max_shared = 0;
-};
-
-DeviceFacts device_facts() {
-  static std::mutex mutex;
-  static std::map<int, DeviceFacts> cache;
-  int device = 0;
-  cudaGetDevice(&device);
-  const std::lock_guard lock(mutex);
-  auto it = cache.find(device);
-  if (it == cache.end()) {
-    DeviceFacts f;
-    cudaDeviceGetAttribute(&f.sms, cudaDevAttrMultiProcessorCount, device);
-    cudaDeviceGetAttribute(&f.max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-    it = cache.emplace(device, f).first;
-  }
-  return it->second;
-}
-
-// Blocks per SM for a kernel at a shared-memory size (cached: the occupancy query costs host time).
-int blocks_per_sm(const void* kernel, int shared_bytes) {
-  static std::mutex mutex;
-  static std::map<std::pair<const void*, int>, int> cache;
-  const std::lock_guard lock(mutex);
-  const auto key = std::make_pair(kernel, shared_bytes);
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBudget + 16 * 1024);
-  int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, shared_bytes) != cudaSuccess) blocks = 1;
-  blocks = std::max(blocks, 1);
-  cache.emplace(key, blocks);
-  return blocks;
-}
-
 template <int KIND, int B, bool ROTATE>
 cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
   const void* kernel = reinterpret_cast<const void*>(&gemv_kernel<KIND, B, ROTATE>);
-  const DeviceFacts facts = device_facts();
+  // Once per kernel: allow the shared-memory budget (occupancy queries and launches see it).
+  static const bool raised [[maybe_unused]] =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBudget + 16 * 1024) == cudaSuccess;
+  const auto blocks_per_sm = [kernel](int shared_bytes) { return resident_blocks(kernel, kThreads, shared_bytes); };
   const std::int64_t kp = a.padded_cols;
   // The largest chunk whose staged activations fit the budget (a multiple of a warp step).
   const std::int64_t fit = static_cast<std::int64_t>(kSharedBudget / (B * 4.5)) / kStep * kStep;
@@ -314,7 +278,7 @@ cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
   constexpr int kRowsPerTile = kWarps * rows_per_warp(B);
   const std::int64_t tiles = (a.rows + kRowsPerTile - 1) / kRowsPerTile;
   const int shared_full = static_cast<int>(B * padded_index(static_cast<int>(chunk)) * sizeof(float));
-  const int target = facts.sms * blocks_per_sm(kernel, shared_full);
+  const int target = multiprocessor_count() * blocks_per_sm(shared_full);
   // Too few row tiles to fill the chip: cut K further (each extra chunk re-stages only its slice).
   const std::int64_t chunks_for_fill = (target + tiles - 1) / tiles;
   if (chunks_for_fill > 1) {
@@ -323,9 +287,9 @@ cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
   }
   const std::int64_t chunks = (kp + chunk - 1) / chunk;
   const int shared = static_cast<int>(B * padded_index(static_cast<int>(chunk)) * sizeof(float));
-  const int per_sm = blocks_per_sm(kernel, shared);
+  const int per_sm = blocks_per_sm(shared);
   const std::int64_t grid_x = std::max<std::int64_t>(
-      1, std::min<std::int64_t>(tiles, (static_cast<std::int64_t>(facts.sms) * per_sm + chunks - 1) / chunks));
+      1, std::min<std::int64_t>(tiles, (static_cast<std::int64_t>(multiprocessor_count()) * per_sm + chunks - 1) / chunks));
 
   GemvParams p{a.codes, a.scales, a.rows, a.cols, a.padded_cols, a.out_scale, a.x, static_cast<int>(a.batch),
                a.rotation, a.rotation_block, a.y, a.partial, static_cast<int>(chunk), static_cast<int>(chunks)};

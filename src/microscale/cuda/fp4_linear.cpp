@@ -62,6 +62,7 @@ template class DeviceArray<std::uint8_t>;
 template class DeviceArray<std::uint16_t>;
 template class DeviceArray<float>;
 template class DeviceArray<std::int32_t>;
+template class DeviceArray<std::uint32_t>;
 template class DeviceArray<double>;
 
 Fp4Weight upload_weight(formats::Format format, std::int64_t rows, std::int64_t cols,
@@ -112,6 +113,37 @@ Fp4Weight upload_weight(const formats::QuantizedMatrix& q) {
   return upload_weight(q.spec.format, q.rows, q.cols, q.codes, q.scale_codes, q.global_scale);
 }
 
+bool to_mma_layout(Fp4Weight& w, cudaStream_t stream) {
+  const detail::Fp4Kind kind = kind_of(w.format, "to_mma_layout");
+  if (w.layout == Fp4Layout::mma_tiles) return true;
+  // The scale range decides the exponent shift (fp4_mma.cu): NVFP4 always 9; MXFP4 the smallest
+  // shift >= 0 that keeps every C = 2^(E - 1 - shift) a finite BF16, i.e. E - shift <= 128.
+  std::vector<std::uint8_t> scales(w.scales.size());
+  w.scales.download(scales);
+  int shift = 9;
+  if (kind == detail::Fp4Kind::mxfp4) {
+    const std::uint8_t top = scales.empty() ? 0 : *std::max_element(scales.begin(), scales.end());
+    if (top == 0xFF) return false;  // NaN scale
+    shift = std::max(0, static_cast<int>(top) - 128);
+  } else if (std::any_of(scales.begin(), scales.end(), [](std::uint8_t c) { return (c & 0x7F) == 0x7F; })) {
+    return false;  // NaN scale
+  }
+  const std::int64_t chunks = (w.cols + 63) / 64;
+  const std::int64_t row_tiles = (w.rows + 15) / 16;
+  DeviceArray<std::uint8_t> tiles(static_cast<std::size_t>(row_tiles * chunks * 512));
+  DeviceArray<std::uint8_t> tile_scales(static_cast<std::size_t>(row_tiles * chunks * (w.group() == 32 ? 32 : 64)));
+  check_cuda(detail::launch_repack_mma(kind, w.codes.data(), w.scales.data(), w.rows, w.cols, w.padded_cols, chunks,
+                                       tiles.data(), tile_scales.data(), stream),
+             "repack for the tensor cores");
+  check_cuda(cudaStreamSynchronize(stream), "repack for the tensor cores");
+  w.codes = std::move(tiles);
+  w.scales = std::move(tile_scales);
+  w.padded_cols = chunks * 64;
+  w.exponent_shift = shift;
+  w.layout = Fp4Layout::mma_tiles;
+  return true;
+}
+
 DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols) {
   const int b = spec.block;
   if (b < 2 || b > 256 || (b & (b - 1)) != 0)
@@ -130,21 +162,67 @@ DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t 
   return r;
 }
 
-float* GemvWorkspace::get(std::size_t floats) {
-  if (buffer_.size() < floats) {
-    buffer_ = DeviceArray<float>(floats);
-    check_cuda(cudaMemset(buffer_.data(), 0, buffer_.bytes()), "gemv workspace");
+namespace {
+
+template <typename T>
+T* grown_zeroed(DeviceArray<T>& buffer, std::size_t n, const char* what) {
+  if (buffer.size() < n) {
+    buffer = DeviceArray<T>(n);
+    check_cuda(cudaMemset(buffer.data(), 0, buffer.bytes()), what);
   }
-  return buffer_.data();
+  return buffer.data();
+}
+
+// Passes of the tensor-core kernel (mma_tiles layout) over batches of up to 64 rows of x.
+void mma_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y, GemvWorkspace& workspace,
+               cudaStream_t stream, int splits) {
+  constexpr std::int64_t kPass = 64;
+  const bool nv = w.format == formats::Format::nvfp4;
+  detail::MmaArgs args{};
+  args.kind = nv ? detail::Fp4Kind::nvfp4 : detail::Fp4Kind::mxfp4;
+  args.tiles = w.codes.data();
+  args.scales = w.scales.data();
+  args.rows = w.rows;
+  args.cols = w.cols;
+  args.chunks = w.padded_cols / 64;
+  args.scale_bias = static_cast<std::uint32_t>(126 - w.exponent_shift) * 0x01010101u;
+  args.out_scale = nv ? std::ldexp(1.0f, w.exponent_shift) / w.global_scale : std::ldexp(1.0f, w.exponent_shift);
+  args.partial = workspace.get(static_cast<std::size_t>(std::min(batch, kPass) * w.rows));
+  args.arrivals = workspace.arrivals(static_cast<std::size_t>((w.rows + 15) / 16));
+  args.splits = splits;
+  for (std::int64_t b0 = 0; b0 < batch; b0 += kPass) {
+    args.x = x + b0 * w.cols;
+    args.batch = std::min(kPass, batch - b0);
+    args.y = y + b0 * w.rows;
+    check_cuda(detail::launch_mma(args, stream), "w4a16 tensor-core launch");
+  }
+}
+
+}  // namespace
+
+float* GemvWorkspace::get(std::size_t floats) { return grown_zeroed(buffer_, floats, "gemv workspace"); }
+unsigned* GemvWorkspace::arrivals(std::size_t tiles) { return grown_zeroed(arrivals_, tiles, "gemv workspace"); }
+bf16_bits* GemvWorkspace::rotated(std::size_t elements) {
+  if (rotated_.size() < elements) rotated_ = DeviceArray<bf16_bits>(elements);
+  return rotated_.data();
 }
 
 void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
-                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream) {
+                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream, int mma_splits) {
   const detail::Fp4Kind kind = kind_of(w.format, "gemv_w4a16");
   if (batch < 1) fail("gemv_w4a16: batch must be at least 1 (got {})", batch);
   if (w.cols % 16 != 0) fail("gemv_w4a16: {} input features is not a multiple of 16", w.cols);
   check_rotation(rotation, w.cols, "gemv_w4a16");
   check_aligned(x, "gemv_w4a16 activations");
+  if (w.layout == Fp4Layout::mma_tiles) {
+    if (rotation != nullptr) {
+      bf16_bits* xr = workspace.rotated(static_cast<std::size_t>(batch * w.cols));
+      hadamard_bf16(*rotation, x, xr, batch, w.cols, stream);
+      x = xr;
+    }
+    mma_w4a16(w, x, batch, y, workspace, stream, mma_splits);
+    return;
+  }
   constexpr std::int64_t kPass = 16;
   float* partial = workspace.get(static_cast<std::size_t>(std::min(batch, kPass) * w.rows));
   for (std::int64_t b0 = 0; b0 < batch; b0 += kPass) {
@@ -197,6 +275,12 @@ void rotate_quantize(const bf16_bits* x, std::int64_t rows, std::int64_t cols, c
 void dequantize_bf16(const Fp4Weight& w, bf16_bits* out, cudaStream_t stream) {
   const detail::Fp4Kind kind = kind_of(w.format, "dequantize_bf16");
   check_aligned(out, "dequantize_bf16 output");
+  if (w.layout == Fp4Layout::mma_tiles) {
+    check_cuda(detail::launch_dequantize_mma_bf16(kind, w.codes.data(), w.scales.data(), w.rows, w.cols,
+                                                  w.padded_cols / 64, w.global_scale, out, stream),
+               "dequantize_bf16 launch");
+    return;
+  }
   check_cuda(detail::launch_dequantize_bf16(kind, w.codes.data(), w.scales.data(), w.rows, w.cols, w.padded_cols,
                                             w.global_scale, out, stream),
              "dequantize_bf16 launch");

@@ -76,24 +76,45 @@ class DeviceArray {
   std::size_t size_ = 0;
 };
 
-// A 4-bit weight on the device, in the (row-padded) checkpoint layout.
+// How a 4-bit weight is laid out on the device.
+//  * rows: the checkpoint layout, each row padded to a multiple of 32 elements with zero codes and
+//    zero scales (every row starts 16-byte aligned). Read by the FP32 GEMV (fp4_gemv.cu), which can
+//    fuse the input rotation.
+//  * mma_tiles: the tensor-core layout, repacked on the device at load time (fp4_mma.cu). Rows are
+//    cut into tiles of 16, K into chunks of 64 (zero-padded). Chunk (tile, c) is 512 bytes: lane l of
+//    a warp holds 16 bytes, one 32-bit word per k-step j of 16 columns, and the word carries exactly
+//    the 8 weights of lane l's A fragment of mma.m16n8k16 (rows g = l/4 and g+8, columns 2t, 2t+1,
+//    2t+8, 2t+9 with t = l%4), nibbles placed so that decoding needs no shuffles. Scales follow the
+//    same tiling: 32 (MXFP4) or 64 (NVFP4) bytes per chunk, rows g and g+8 side by side.
+//    The kernel decodes weights times 2^-exponent_shift (exact in BF16; see fp4_mma.cu).
+enum class Fp4Layout { rows, mma_tiles };
+
+// A 4-bit weight on the device.
 struct Fp4Weight {
   formats::Format format = formats::Format::mxfp4;
+  Fp4Layout layout = Fp4Layout::rows;
   std::int64_t rows = 0;
   std::int64_t cols = 0;
-  std::int64_t padded_cols = 0;  // cols rounded up to 32
+  std::int64_t padded_cols = 0;  // rows: cols rounded up to 32; mma_tiles: to 64
   float global_scale = 1.0f;     // nvfp4 only
-  DeviceArray<std::uint8_t> codes;   // rows * padded_cols / 2
-  DeviceArray<std::uint8_t> scales;  // rows * padded_cols / group
+  int exponent_shift = 0;        // mma_tiles only
+  DeviceArray<std::uint8_t> codes;   // rows: rows * padded_cols / 2; mma_tiles: row tiles * padded_cols * 8
+  DeviceArray<std::uint8_t> scales;  // rows: rows * padded_cols / group; mma_tiles: row tiles * chunks * 32|64
   int group() const { return format == formats::Format::mxfp4 ? 32 : 16; }
   std::size_t bytes() const { return codes.bytes() + scales.bytes(); }
 };
 
-// The load-time repack: pads rows to 32 elements and uploads. Throws for INT4 or inconsistent sizes.
+// The load-time upload: pads rows to 32 elements (the rows layout). Throws for INT4 or inconsistent sizes.
 Fp4Weight upload_weight(const formats::QuantizedMatrix& q);
 Fp4Weight upload_weight(formats::Format format, std::int64_t rows, std::int64_t cols,
                         std::span<const std::uint8_t> packed_codes, std::span<const std::uint8_t> scale_codes,
                         float global_scale);
+
+// Repacks a rows-layout weight into the mma_tiles layout on the device (the old buffers are freed).
+// Leaves the weight as it is and returns false when its scales fall outside what the tile decode
+// represents exactly: a NaN scale, or MXFP4 scales spanning more than 2^126 (both never produced by
+// a sane quantizer); the rows layout then serves it.
+bool to_mma_layout(Fp4Weight& w, cudaStream_t stream = nullptr);
 
 // The rotation's per-column factor sign * 1/sqrt(b), on the device (the exact FP32 factors of
 // rotation::rotate_rows). Block sizes 2..256 (a power of two) are supported on the GPU.
@@ -104,19 +125,29 @@ struct DeviceRotation {
 };
 DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols);
 
-// FP32 scratch for split-K GEMV partial sums; it is kept zeroed between calls.
+// Scratch of the W4A16 kernels: FP32 split-K partial sums and per-row-tile arrival counters (both
+// kept zeroed between calls), and a BF16 copy of rotated activations. Buffers grow, never shrink;
+// size them before capturing a CUDA graph (nothing may allocate then).
 class GemvWorkspace {
  public:
-  float* get(std::size_t floats);  // grows (and zeroes) as needed
+  float* get(std::size_t floats);          // partial sums
+  unsigned* arrivals(std::size_t tiles);   // split-K counters of the tensor-core kernel
+  bf16_bits* rotated(std::size_t elements);
  private:
   DeviceArray<float> buffer_;
+  DeviceArray<std::uint32_t> arrivals_;
+  DeviceArray<bf16_bits> rotated_;
 };
 
-// y[batch, rows] = x'[batch, cols] * W^T with x' = x * R when `rotation` is given (rotated in FP32
-// while the activations are staged in shared memory: the fused path) and x' = x otherwise.
-// Any batch >= 1 (the kernel runs batches of up to 16 per pass, re-reading the weights each pass).
+// y[batch, rows] = x'[batch, cols] * W^T with x' = x * R when `rotation` is given and x' = x otherwise.
+// Rows layout: the FP32 GEMV, batches of up to 16 per pass, the rotation fused into the activation
+// staging. mma_tiles layout: the tensor-core kernel, batches of up to 64 per pass, the rotation by
+// the separate Hadamard kernel into the workspace first. Any batch >= 1; each pass re-reads the weights.
+// `mma_splits` (tile layout only): how many blocks share a row tile's K, 0 = chosen from the shape and
+// the device (benchmarks sweep it).
 void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
-                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream = nullptr);
+                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream = nullptr,
+                int mma_splits = 0);
 
 // y = BF16(x * R), both [rows, cols] on the device (the separate online-rotation kernel).
 void hadamard_bf16(const DeviceRotation& rotation, const bf16_bits* x, bf16_bits* y, std::int64_t rows,

@@ -68,7 +68,7 @@ std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts) 
         (p->bias.size() > 0) != (first.bias.size() > 0) || !same_rotation(p->rotation, first.rotation)) {
       return std::nullopt;
     }
-    if (p->fp4 && (p->fp4->format != first.fp4->format || p->fp4->padded_cols != first.fp4->padded_cols ||
+    if (p->fp4 && (p->fp4->layout != Fp4Layout::rows || p->fp4->format != first.fp4->format || p->fp4->padded_cols != first.fp4->padded_cols ||
                    p->fp4->global_scale != first.fp4->global_scale)) {
       return std::nullopt;
     }

@@ -25,7 +25,8 @@ struct GpuLinear {
 // Linears that read the same input (q/k/v, gate/up) stacked into one [sum of outs, in], so that one
 // GEMV streams all their weights (fewer launches and split-K finishes, and longer matrices run nearer
 // to memory bandwidth). Possible when they store their weights the same way: all BF16, or all 4-bit
-// of one format with one NVFP4 tensor scale and the same input rotation; biases on all or none. On
+// of one format in the rows layout with one NVFP4 tensor scale and the same input rotation (stack
+// first, then repack with to_mma_layout); biases on all or none. On
 // success the parts' device memory is released (they keep their shapes) and the stack is returned;
 // otherwise nothing changes and nullopt is returned.
 std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts);

@@ -4,8 +4,9 @@
 // Storage is BF16 (weights, linear inputs and outputs, the KV cache) except the residual stream, which
 // stays FP32 (it is small and keeps the comparison with the FP32 CPU runtime tight); norms, RoPE,
 // softmax and every accumulation are FP32. Linears: BF16 weights through cuBLAS; MXFP4/NVFP4 weights
-// stay 4-bit on the device and run through gemv_w4a16 with the checkpoint's input rotation fused
-// (dequantize + cuBLAS from 64 rows); INT4 weights are dequantized on the host to BF16.
+// stay 4-bit on the device and run through gemv_w4a16 (the tensor-core kernel, or the FP32 GEMV with
+// the input rotation fused; dequantize + cuBLAS from 64 rows); INT4 weights are dequantized on the
+// host to BF16.
 //
 //   GpuModel m = GpuModel::load(dir);
 //   Matrix logits = m.logits_for(tokens, batch, seqlen);     // FP32 [batch*seqlen, vocab] on the host
@@ -29,14 +30,19 @@
 
 namespace microscale::cuda {
 
+// Which kernel multiplies MXFP4/NVFP4 linears by batches below 64 rows: the tensor-core kernel on
+// weights repacked into its tile layout (the default: faster at every batch, docs/benchmarks.md), or
+// the FP32 GEMV on the checkpoint's row layout (fuses the input rotation; kept for comparison).
+enum class Fp4Kernels { tensor_cores, gemv };
+
 class GpuModel {
  public:
   // config.json + safetensors (+ quantization_config): quantized linears reach the device as codes.
-  static GpuModel load(const std::filesystem::path& dir);
+  static GpuModel load(const std::filesystem::path& dir, Fp4Kernels kernels = Fp4Kernels::tensor_cores);
   // Random weights generated on the device (no checkpoint): `linears` nullopt = BF16, else mxfp4 or
   // nvfp4 for every decoder linear (the head and the embedding stay BF16, as checkpoints keep them).
   static GpuModel random(const model::ModelConfig& config, std::optional<formats::Format> linears,
-                         std::uint64_t seed = 1);
+                         std::uint64_t seed = 1, Fp4Kernels kernels = Fp4Kernels::tensor_cores);
 
   GpuModel(GpuModel&&) noexcept;
   GpuModel& operator=(GpuModel&&) noexcept;

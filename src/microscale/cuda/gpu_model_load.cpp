@@ -163,10 +163,17 @@ Fp4Weight random_fp4(formats::Format format, std::int64_t rows, std::int64_t col
   return w;
 }
 
-// One GEMV for q/k/v and one for gate/up where their storage allows (gpu_linear.hpp).
-void stack_layer(GpuLayer& l) {
+void use_kernels(GpuLinear& lin, Fp4Kernels kernels, cudaStream_t stream) {
+  if (lin.fp4 && kernels == Fp4Kernels::tensor_cores) to_mma_layout(*lin.fp4, stream);
+}
+
+// One product for q/k/v and one for gate/up where their storage allows (gpu_linear.hpp), then the
+// 4-bit weights into the layout of the chosen kernel (stacking works on the row layout).
+void stack_layer(GpuLayer& l, Fp4Kernels kernels, cudaStream_t stream) {
   if (auto qkv = stack_linears({&l.q, &l.k, &l.v})) l.qkv = std::move(*qkv);
   if (auto gate_up = stack_linears({&l.gate, &l.up})) l.gate_up = std::move(*gate_up);
+  for (GpuLinear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down, &l.qkv, &l.gate_up})
+    use_kernels(*lin, kernels, stream);
 }
 
 void finish_common(State& s) {
@@ -177,7 +184,7 @@ void finish_common(State& s) {
 
 }  // namespace
 
-GpuModel GpuModel::load(const std::filesystem::path& dir) {
+GpuModel GpuModel::load(const std::filesystem::path& dir, Fp4Kernels kernels) {
   const auto config_path = dir / "config.json";
   require_device(dir.string());
   const nlohmann::json config_json = io::read_json_file(config_path);
@@ -213,16 +220,17 @@ GpuModel GpuModel::load(const std::filesystem::path& dir) {
       l.q_norm = loader.vector(p + "self_attn.q_norm.weight", c.head_dim);
       l.k_norm = loader.vector(p + "self_attn.k_norm.weight", c.head_dim);
     }
-    stack_layer(l);
+    stack_layer(l, kernels, s.stream.get());
     s.layers.push_back(std::move(l));
   }
+  use_kernels(s.head, kernels, s.stream.get());
   s.final_norm = loader.vector("model.norm.weight", c.hidden_size);
   finish_common(s);
   return GpuModel(std::move(state));
 }
 
 GpuModel GpuModel::random(const model::ModelConfig& config, std::optional<formats::Format> linears,
-                          std::uint64_t seed) {
+                          std::uint64_t seed, Fp4Kernels kernels) {
   require_device("GpuModel::random");
   if (linears && *linears == formats::Format::int4) fail("GpuModel::random: int4 linears are not supported");
   if (config.hidden_size <= 0 || config.intermediate_size <= 0 || config.num_layers <= 0 || config.vocab_size <= 0 ||
@@ -274,7 +282,7 @@ GpuModel GpuModel::random(const model::ModelConfig& config, std::optional<format
       l.q_norm = ones(c.head_dim);
       l.k_norm = ones(c.head_dim);
     }
-    stack_layer(l);
+    stack_layer(l, kernels, st);
     s.layers.push_back(std::move(l));
   }
   s.final_norm = ones(c.hidden_size);

@@ -27,6 +27,37 @@ struct GemvArgs {
 };
 cudaError_t launch_gemv(const GemvArgs& args, cudaStream_t stream);
 
+// ---- the tensor-core tile layout (fp4_mma.cu; the layout itself is described in fp4_linear.hpp) ----
+struct MmaArgs {
+  Fp4Kind kind;
+  const std::uint8_t* tiles;    // [row_tiles, chunks] x 512 bytes of codes
+  const std::uint8_t* scales;   // [row_tiles, chunks] x 32 (mxfp4) or 64 (nvfp4) bytes
+  std::int64_t rows;
+  std::int64_t cols;            // true K, a multiple of 16
+  std::int64_t chunks;          // K / 64, rounded up
+  std::uint32_t scale_bias;     // mxfp4: (126 - exponent_shift) in each byte; unused for nvfp4
+  float out_scale;              // 2^exponent_shift (mxfp4) or 2^9 / global_scale (nvfp4)
+  const std::uint16_t* x;       // [batch, cols] BF16
+  std::int64_t batch;           // 1..64
+  std::uint16_t* y;             // [batch, rows] BF16
+  float* partial;               // zeroed FP32 scratch of batch * rows (split-K)
+  unsigned* arrivals;           // zeroed counters, one per row tile (split-K)
+  int splits;                   // K splits across blocks; 0 = chosen for the device
+};
+cudaError_t launch_mma(const MmaArgs& args, cudaStream_t stream);
+// The K splits launch_mma picks for `args` when args.splits == 0 (for the benchmark's record).
+int mma_auto_splits(const MmaArgs& args);
+
+// Row-major codes [rows, padded_cols / 2] and scales [rows, padded_cols / group] into the tile layout
+// (zero-filled past rows / cols; groups whose NVFP4 scale is zero get zero codes, as they decode to 0).
+cudaError_t launch_repack_mma(Fp4Kind kind, const std::uint8_t* codes, const std::uint8_t* scales, std::int64_t rows,
+                              std::int64_t cols, std::int64_t padded_cols, std::int64_t chunks, std::uint8_t* tiles,
+                              std::uint8_t* tile_scales, cudaStream_t stream);
+// The tile layout decoded to BF16 [rows, cols], with exactly the values of launch_dequantize_bf16.
+cudaError_t launch_dequantize_mma_bf16(Fp4Kind kind, const std::uint8_t* tiles, const std::uint8_t* tile_scales,
+                                       std::int64_t rows, std::int64_t cols, std::int64_t chunks, float global_scale,
+                                       std::uint16_t* out, cudaStream_t stream);
+
 cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uint16_t* x, std::uint16_t* y,
                                  std::int64_t rows, std::int64_t cols, cudaStream_t stream);
 
