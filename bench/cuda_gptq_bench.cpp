@@ -1,16 +1,23 @@
 // MR-GPTQ (and GPTQ) time for the seven linears of one Llama-3-8B-shaped decoder layer, with the
 // factorisation and lazy updates on the host (LAPACK/OpenBLAS, all cores) against the GPU
-// (cuSOLVER/cuBLAS), in the same run; the column loop and quantizer run on the host in both.
+// (cuSOLVER/cuBLAS), in the same run; the column loop and quantizer run on the host in both. Before
+// that, the time to accumulate the layer's input statistics (InputStatistics: H = 2/n X̂ᵀX̂, and with
+// --qep QEP's cross term) on the host (OpenBLAS) against the GPU (cuBLAS, FP64 sums kept on the device)
+// for the four inputs of the layer (q/k/v, o, gate/up: 4096 wide; down: 14336), plus one longer run
+// of a 4096-wide input (--big-tokens), and the layer's total of statistics and GPTQ.
 //
-//   cuda_gptq_bench [--tokens 2048] [--method mr-gptq|gptq] [--format mxfp4|nvfp4] [--out table.md]
+//   cuda_gptq_bench [--tokens 2048] [--big-tokens 16384] [--qep] [--method mr-gptq|gptq]
+//                   [--format mxfp4|nvfp4] [--out table.md]
 //
 // Weights are Gaussian, inputs Gaussian with per-channel scales (a Hessian far from diagonal, so the
-// factorisation does real work); q/k/v share one Hessian, gate/up another, as in the pipeline.
+// factorisation does real work); q/k/v share one Hessian, gate/up another, as in the pipeline. GPTQ
+// runs on the host's Hessians, so its table is comparable with runs that predate the device statistics.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +26,7 @@
 
 #include "microscale/cuda/fp4_linear.hpp"
 #include "microscale/cuda/gptq_device.hpp"
+#include "microscale/cuda/statistics_device.hpp"
 #include "microscale/quantizers/gptq.hpp"
 #include "microscale/quantizers/hessian_ops.hpp"
 #include "microscale/quantizers/statistics.hpp"
@@ -41,17 +49,59 @@ Matrix random_matrix(std::int64_t rows, std::int64_t cols, std::uint32_t seed, f
   return m;
 }
 
-Eigen::MatrixXd hessian_for(std::int64_t dim, std::int64_t tokens, std::uint32_t seed) {
-  Matrix x = random_matrix(tokens, dim, seed, 1.0f);
+// Calibration inputs of one linear group: Gaussian rows with log-normal channel scales; with `qep`
+// also a full-precision stream 5% away from it.
+struct Inputs {
+  Matrix x_hat, x;
+};
+
+Inputs inputs_for(std::int64_t dim, std::int64_t tokens, std::uint32_t seed, bool qep) {
+  Inputs in{random_matrix(tokens, dim, seed, 1.0f), {}};
   std::mt19937 rng(seed + 1);
   std::lognormal_distribution<float> scale(0.0f, 0.7f);
   std::vector<float> channel(static_cast<std::size_t>(dim));
   for (auto& s : channel) s = scale(rng);
   for (std::int64_t r = 0; r < tokens; ++r)
-    for (std::int64_t c = 0; c < dim; ++c) x(r, c) *= channel[static_cast<std::size_t>(c)];
-  quantizers::InputStatistics stats(dim);
-  stats.add(x.view());
-  return stats.hessian();
+    for (std::int64_t c = 0; c < dim; ++c) in.x_hat(r, c) *= channel[static_cast<std::size_t>(c)];
+  if (qep) {
+    in.x = random_matrix(tokens, dim, seed + 2, 0.05f);
+    for (std::size_t k = 0; k < in.x.data.size(); ++k) in.x.data[k] = in.x_hat.data[k] * (1.0f + in.x.data[k]);
+  }
+  return in;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One accumulation, host and device, each timed from construction to the Hessian in host memory.
+struct TimedStatistics {
+  Eigen::MatrixXd hessian;  // the host's
+  double host_s = 0, device_s = 0;
+  double difference = 0;  // max |H_gpu - H_host| / max |H_host|
+};
+
+TimedStatistics timed_statistics(const Inputs& in, quantizers::StatisticsProducts& device_products) {
+  const bool qep = !in.x.data.empty();
+  const std::int64_t dim = in.x_hat.cols;
+  const auto run = [&](quantizers::StatisticsProducts* products, double& seconds) {
+    const auto t0 = std::chrono::steady_clock::now();
+    quantizers::InputStatistics stats(dim, qep, products);
+    const double constructed = seconds_since(t0);
+    stats.add(in.x_hat.view(), qep ? in.x.view() : ConstMatrixView{});
+    const double added = seconds_since(t0);
+    const Eigen::MatrixXd& h = stats.hessian();
+    if (qep) (void)stats.cross();
+    seconds = seconds_since(t0);
+    std::fprintf(stderr, "  %s: construct %.3f s, add %.3f s, read %.3f s\n", products ? "GPU" : "host", constructed,
+                 added - constructed, seconds - added);
+    return h;  // copied after the clock stopped
+  };
+  TimedStatistics t;
+  t.hessian = run(nullptr, t.host_s);
+  const Eigen::MatrixXd device = run(&device_products, t.device_s);
+  t.difference = (device - t.hessian).cwiseAbs().maxCoeff() / t.hessian.cwiseAbs().maxCoeff();
+  return t;
 }
 
 std::string device_name() {
@@ -60,17 +110,17 @@ std::string device_name() {
   return properties.name;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app("MR-GPTQ on one 8B-shaped decoder layer: host vs GPU linear algebra");
-  std::int64_t tokens = 2048;
+  CLI::App app("Statistics and MR-GPTQ of one 8B-shaped decoder layer: host vs GPU");
+  std::int64_t tokens = 2048, big_tokens = 16384;
+  bool qep = false;
   std::string method = "mr-gptq", format = "mxfp4", out;
   app.add_option("--tokens", tokens, "calibration tokens behind each Hessian")->capture_default_str();
+  app.add_option("--big-tokens", big_tokens, "tokens of the extra 4096-wide statistics run (0: none)")
+      ->capture_default_str();
+  app.add_flag("--qep", qep, "statistics with QEP's cross term (a full-precision stream beside the quantized one)");
   app.add_option("--method", method, "mr-gptq | gptq")->capture_default_str();
   app.add_option("--format", format, "mxfp4 | nvfp4")->capture_default_str();
   app.add_option("--out", out, "also write the markdown table here");
@@ -87,9 +137,37 @@ int main(int argc, char** argv) {
   const Linear linears[] = {{"q_proj", 4096, 4096, 0},   {"k_proj", 1024, 4096, 0}, {"v_proj", 1024, 4096, 0},
                             {"o_proj", 4096, 4096, 1},   {"gate_proj", 14336, 4096, 2},
                             {"up_proj", 14336, 4096, 2}, {"down_proj", 4096, 14336, 3}};
-  std::fprintf(stderr, "building Hessians from %lld tokens...\n", static_cast<long long>(tokens));
-  const Eigen::MatrixXd hessians[] = {hessian_for(4096, tokens, 1), hessian_for(4096, tokens, 2),
-                                      hessian_for(4096, tokens, 3), hessian_for(14336, tokens, 4)};
+  const auto device_products = cuda::make_device_statistics_products();
+  {
+    // cuBLAS loads its kernels on first use: keep that one-off cost out of the timings.
+    quantizers::InputStatistics warm_up(64, qep, device_products.get());
+    const Inputs in = inputs_for(64, 256, 99, qep);
+    warm_up.add(in.x_hat.view(), qep ? in.x.view() : ConstMatrixView{});
+    (void)warm_up.hessian();
+  }
+  struct StatisticsRow {
+    const char* name;
+    std::int64_t dim, tokens;
+    TimedStatistics t;
+  };
+  std::vector<StatisticsRow> statistics;
+  const std::pair<const char*, std::int64_t> inputs[] = {
+      {"q/k/v input", 4096}, {"o input", 4096}, {"gate/up input", 4096}, {"down input", 14336}};
+  std::vector<Eigen::MatrixXd> hessians;
+  for (std::size_t i = 0; i < std::size(inputs); ++i) {
+    const auto [name, dim] = inputs[i];
+    std::fprintf(stderr, "statistics of the %s (%lld x %lld)...\n", name, static_cast<long long>(tokens),
+                 static_cast<long long>(dim));
+    TimedStatistics t = timed_statistics(inputs_for(dim, tokens, static_cast<std::uint32_t>(i + 1), qep), *device_products);
+    hessians.push_back(std::move(t.hessian));
+    statistics.push_back({name, dim, tokens, std::move(t)});
+  }
+  if (big_tokens > 0) {
+    std::fprintf(stderr, "statistics of a 4096-wide input from %lld tokens...\n", static_cast<long long>(big_tokens));
+    TimedStatistics t = timed_statistics(inputs_for(4096, big_tokens, 5, qep), *device_products);
+    t.hessian.resize(0, 0);
+    statistics.push_back({"4096-wide input, more tokens", 4096, big_tokens, std::move(t)});
+  }
   const auto device_algebra = cuda::make_device_linear_algebra();
 
   std::string table = fmt::format(
@@ -125,6 +203,29 @@ int main(int argc, char** argv) {
   }
   table += fmt::format("| **layer** | | {:.2f} | {:.2f} | {:.2f}x | |\n", host_total, device_total,
                        host_total / device_total);
+
+  table += fmt::format(
+      "\nInput statistics of the same layer ({}), host (OpenBLAS) vs GPU (cuBLAS FP32 products, FP64 sums on "
+      "the device), each from construction to the Hessian in host memory\n\n"
+      "| statistics | tokens x dim | host s | GPU s | speedup | max abs(H GPU - H host) / max abs(H host) |\n"
+      "|---|---|---|---|---|---|\n",
+      qep ? "H and QEP's cross term" : "H = 2/n X^T X");
+  const auto row = [&](const StatisticsRow& r) {
+    table += fmt::format("| {} | {}x{} | {:.3f} | {:.3f} | {:.2f}x | {:.2e} |\n", r.name, r.tokens, r.dim, r.t.host_s,
+                         r.t.device_s, r.t.host_s / r.t.device_s, r.t.difference);
+  };
+  double statistics_host = 0, statistics_device = 0;
+  for (std::size_t i = 0; i < std::size(inputs); ++i) {
+    row(statistics[i]);
+    statistics_host += statistics[i].t.host_s;
+    statistics_device += statistics[i].t.device_s;
+  }
+  table += fmt::format("| **layer statistics** | | {:.2f} | {:.2f} | {:.2f}x | |\n", statistics_host,
+                       statistics_device, statistics_host / statistics_device);
+  table += fmt::format("| **layer: statistics + {}** | | {:.2f} | {:.2f} | {:.2f}x | |\n", method,
+                       statistics_host + host_total, statistics_device + device_total,
+                       (statistics_host + host_total) / (statistics_device + device_total));
+  for (std::size_t i = std::size(inputs); i < statistics.size(); ++i) row(statistics[i]);  // not in the totals
   std::fputs(table.c_str(), stdout);
   if (!out.empty()) std::ofstream(out) << table;
   return 0;

@@ -93,8 +93,9 @@ pipeline::QuantizeOptions to_options(const QuantizeFlags& f) {
       }
     }
   }
-  if (c.gpu && o.method == pipeline::Method::rtn) {
-    fail("--device cuda accelerates GPTQ and MR-GPTQ; round-to-nearest has nothing to offload (drop --device)");
+  if (c.gpu && o.method == pipeline::Method::rtn && !c.qep) {
+    fail("--device cuda accelerates calibration (statistics, GPTQ, MR-GPTQ); round-to-nearest has nothing to "
+         "offload without --qep (drop --device)");
   }
   if ((o.method != pipeline::Method::rtn || c.qep) && c.text.empty()) {
     fail("--method {}{} needs calibration text: pass --calib FILE", f.method, c.qep ? " --qep" : "");
@@ -212,7 +213,8 @@ void register_quantize(CLI::App& app) {
   cmd->add_flag("--qep", flags->qep, "quantization error propagation on top of the method");
   cmd->add_option("--qep-alpha", flags->qep_alpha, "QEP strength: one value, or attn=A,mlp=B (default: the paper's)");
   cmd->add_option("--device", flags->device,
-                  "where GPTQ's Cholesky factorisation and lazy block updates run: cpu | cuda (cuSOLVER/cuBLAS)")
+                  "where the calibration statistics (Hessians, QEP's cross term) and GPTQ's Cholesky factorisation "
+                  "and lazy block updates run: cpu | cuda (cuBLAS/cuSOLVER)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   cmd->add_option("--activation-budget", flags->activation_budget_gb,

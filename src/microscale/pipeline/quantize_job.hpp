@@ -30,7 +30,7 @@ struct CalibrationOptions {
   double qep_alpha_attn = -1;       // < 0: the paper's default for that layer kind
   double qep_alpha_mlp = -1;
   std::uint64_t activation_budget_bytes = 0;  // 0: keep activations in memory
-  bool gpu = false;                 // GPTQ's factorisation and lazy updates on the CUDA device
+  bool gpu = false;                 // statistics, GPTQ's factorisation and lazy updates on the CUDA device
 };
 
 struct QuantizeOptions {

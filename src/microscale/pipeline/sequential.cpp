@@ -21,6 +21,7 @@
 
 #ifdef MICROSCALE_HAVE_CUDA
 #include "microscale/cuda/gptq_device.hpp"
+#include "microscale/cuda/statistics_device.hpp"
 #endif
 
 namespace microscale::pipeline {
@@ -76,12 +77,28 @@ double qep_alpha_for(const CalibrationOptions& c, LinearKind kind) {
   return quantizers::default_qep_alpha(model::linear_name(kind));
 }
 
+#ifndef MICROSCALE_HAVE_CUDA
+constexpr const char* kBuiltWithoutCuda =
+    "--device cuda: this microscale was built without CUDA (nvcc was not found when it was configured)";
+#endif
+
 std::unique_ptr<quantizers::GptqLinearAlgebra> make_linear_algebra(bool gpu) {
   if (!gpu) return quantizers::make_host_linear_algebra();
 #ifdef MICROSCALE_HAVE_CUDA
   return cuda::make_device_linear_algebra();
 #else
-  fail("--device cuda: this microscale was built without CUDA (nvcc was not found when it was configured)");
+  fail("{}", kBuiltWithoutCuda);
+#endif
+}
+
+// Null on the host: each InputStatistics then multiplies with OpenBLAS on its own scratch. On the GPU
+// one hook (one cuBLAS handle, one set of scratch buffers) serves every group of every layer.
+std::unique_ptr<quantizers::StatisticsProducts> make_statistics_products(bool gpu) {
+  if (!gpu) return nullptr;
+#ifdef MICROSCALE_HAVE_CUDA
+  return cuda::make_device_statistics_products();
+#else
+  fail("{}", kBuiltWithoutCuda);
 #endif
 }
 
@@ -103,6 +120,7 @@ QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std
   const auto& c = o.calibration;
   // First, so that a missing GPU is reported before any calibration work.
   const std::unique_ptr<quantizers::GptqLinearAlgebra> algebra = make_linear_algebra(c.gpu);
+  const std::unique_ptr<quantizers::StatisticsProducts> products = make_statistics_products(c.gpu);
   model::Model net = model::Model::load(o.model_dir, {.stream_layers = true});
   const auto& config = net.config();
   const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::from_file(o.model_dir / "tokenizer.json");
@@ -151,7 +169,7 @@ QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std
     for (const LinearGroup& group : kGroups) {
       const LinearKind input_kind = group.kinds.front();
       const std::int64_t dim = net.layer(layer).linear(input_kind).in_features();
-      quantizers::InputStatistics stats(dim, c.qep);
+      quantizers::InputStatistics stats(dim, c.qep, products.get());
       if (!c.qep) {
         runner.run(layer, quantized_stream, false, [&](int, LinearKind kind, ConstMatrixView input) {
           if (kind == input_kind) stats.add(input);

@@ -1,7 +1,5 @@
 #include "microscale/quantizers/statistics.hpp"
 
-#include <cblas.h>
-
 #include <algorithm>
 
 #include "microscale/core/error.hpp"
@@ -11,20 +9,33 @@ namespace {
 
 // A float product over at most this many rows: its rounding error stays ~sqrt(rows) * 2^-24.
 constexpr std::int64_t kChunkRows = 4096;
-// Smaller accumulations stay on one thread (an OpenMP team costs more than they do).
-constexpr std::int64_t kParallelWork = std::int64_t{1} << 18;
 
 }  // namespace
 
-InputStatistics::InputStatistics(std::int64_t dim, bool track_cross) : dim_(dim), track_cross_(track_cross) {
+InputStatistics::InputStatistics(std::int64_t dim, bool track_cross, StatisticsProducts* products)
+    : dim_(dim), track_cross_(track_cross) {
   if (dim <= 0) fail("input statistics: dimension must be positive, got {}", dim);
-  hessian_ = Eigen::MatrixXd::Zero(dim, dim);
-  if (track_cross_) cross_ = Eigen::MatrixXd::Zero(dim, dim);
+  if (products == nullptr) own_products_ = make_host_statistics_products();
+  products_ = products != nullptr ? products : own_products_.get();
+  sums_.hessian = Eigen::MatrixXd::Zero(dim, dim);
+  if (track_cross_) sums_.cross = Eigen::MatrixXd::Zero(dim, dim);
+}
+
+void InputStatistics::publish() const {
+  if (published_) return;
+  products_->publish(sums_);
+  published_ = true;
+}
+
+const Eigen::MatrixXd& InputStatistics::hessian() const {
+  publish();
+  return sums_.hessian;
 }
 
 const Eigen::MatrixXd& InputStatistics::cross() const {
   if (!track_cross_) fail("input statistics: the QEP cross term was not tracked (construct with track_cross)");
-  return cross_;
+  publish();
+  return sums_.cross;
 }
 
 void InputStatistics::add(ConstMatrixView quantized, ConstMatrixView full) {
@@ -49,46 +60,24 @@ void InputStatistics::add(ConstMatrixView quantized, ConstMatrixView full) {
   if (quantized.rows == 0) return;
 
   const auto d = static_cast<std::size_t>(dim_);
-  scratch_.resize(d * d);
   if (track_cross_) delta_.resize(static_cast<std::size_t>(std::min(kChunkRows, quantized.rows)) * d);
 
   for (std::int64_t first = 0; first < quantized.rows; first += kChunkRows) {
     const std::int64_t m = std::min(kChunkRows, quantized.rows - first);
-    const float* xq = quantized.data.data() + first * dim_;
+    const ConstMatrixView chunk = quantized.middle_rows(first, m);
+    const std::size_t count = static_cast<std::size_t>(m) * d;
+    std::span<const float> delta;
+    if (track_cross_) {
+      const float* xq = chunk.data.data();
+      const float* xf = full.data.data() + first * dim_;
+      for (std::size_t k = 0; k < count; ++k) delta_[k] = xf[k] - xq[k];
+      delta = std::span<const float>(delta_.data(), count);
+    }
     // Running average: S <- S * n/(n+m) + 2/(n+m) * chunk product.
     const double keep = static_cast<double>(samples_) / static_cast<double>(samples_ + m);
     const double add = 2.0 / static_cast<double>(samples_ + m);
-
-    // Upper triangle of x̂ᵀx̂, row-major: entry (i, j >= i) at scratch[i * d + j]. Read as column-major
-    // that is the lower triangle, so column i of H from the diagonal down is scratch row i.
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(dim_), static_cast<int>(m), 1.0f, xq,
-                static_cast<int>(dim_), 0.0f, scratch_.data(), static_cast<int>(dim_));
-    double* h = hessian_.data();
-#pragma omp parallel for schedule(static) if (dim_ * dim_ > kParallelWork)
-    for (std::int64_t i = 0; i < dim_; ++i) {
-      const float* s = scratch_.data() + i * dim_;
-      double* column = h + i * dim_;
-      for (std::int64_t j = i; j < dim_; ++j) column[j] = column[j] * keep + add * static_cast<double>(s[j]);
-    }
-    hessian_.triangularView<Eigen::StrictlyUpper>() = hessian_.transpose();
-
-    if (track_cross_) {
-      const float* xf = full.data.data() + first * dim_;
-      const std::size_t count = static_cast<std::size_t>(m) * d;
-      for (std::size_t k = 0; k < count; ++k) delta_[k] = xf[k] - xq[k];
-      // scratch (row-major) = x̂ᵀ δ : scratch[j][i] = sum_t x̂[t][j] * δ[t][i] = C(i, j), so row j of
-      // scratch is column j of the column-major C and both are walked contiguously.
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(dim_), static_cast<int>(dim_),
-                  static_cast<int>(m), 1.0f, xq, static_cast<int>(dim_), delta_.data(), static_cast<int>(dim_), 0.0f,
-                  scratch_.data(), static_cast<int>(dim_));
-      double* c = cross_.data();
-#pragma omp parallel for schedule(static) if (dim_ * dim_ > kParallelWork)
-      for (std::int64_t j = 0; j < dim_; ++j) {
-        const float* s = scratch_.data() + j * dim_;
-        double* column = c + j * dim_;
-        for (std::int64_t i = 0; i < dim_; ++i) column[i] = column[i] * keep + add * static_cast<double>(s[i]);
-      }
-    }
+    published_ = false;
+    products_->fold(chunk, delta, keep, add, sums_);
     samples_ += m;
   }
 }
