@@ -4,6 +4,7 @@
 //
 //   fp4_driver --checks [--quick]        run the checks, exit 1 if any fails
 //   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE)
+//   fp4_driver --profile                 a few plain W4A16 launches to run under ncu
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -244,31 +245,42 @@ int run_bench(const char* out_path) {
                 t_blas / td[1]);
       }
       if (batch == 1 || batch == 16) {
-        // How many blocks share a row tile's K: the automatic choice against a sweep (tile layout, MXFP4).
+        // The tensor-core kernel's launch choices (MXFP4): the automatic ones against a sweep of K
+        // splits, with and without the software pipeline.
         const auto& tiles = wq[0][1];
         std::string sweep;
         double best = 1e30;
-        int best_splits = 0;
-        for (int splits : {1, 2, 3, 4, 6, 8, 12, 16}) {
-          if (splits > s.k / 64) break;
-          const double us = time_us(stream, [&](int i) {
-            mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream, splits);
-          });
-          char buf[48];
-          std::snprintf(buf, sizeof buf, " %d: %.1f us;", splits, us);
-          sweep += buf;
-          if (us < best) best = us, best_splits = splits;
+        std::string best_name;
+        for (bool pipelined : {true, false}) {
+          for (int splits : {1, 2, 4, 8, 16, 32}) {
+            if (splits > s.k / 64) break;
+            const double us = time_us(stream, [&](int i) {
+              mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream,
+                             mc::MmaTuning{splits, pipelined});
+            });
+            char buf[48];
+            std::snprintf(buf, sizeof buf, " %s%d: %.1f;", pipelined ? "p" : "", splits, us);
+            sweep += buf;
+            if (us < best) best = us, best_name = std::string(pipelined ? "p" : "") + std::to_string(splits);
+          }
         }
-        splits_md.line("| %s | %lldx%lld | %lld | %.1f | %d (%.1f us) |%s", s.name, static_cast<long long>(s.n),
-                       static_cast<long long>(s.k), static_cast<long long>(batch), t[0], best_splits, best, sweep.c_str());
+        const double plain_auto = time_us(stream, [&](int i) {
+          mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream,
+                         mc::MmaTuning{0, false});
+        });
+        splits_md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %s (%.1f us) |%s", s.name, static_cast<long long>(s.n),
+                       static_cast<long long>(s.k), static_cast<long long>(batch), t[0], plain_auto,
+                       best_name.c_str(), best, sweep.c_str());
       }
     }
   }
   md.line("%s", "");
-  md.line("### K splits of the tensor-core kernel (MXFP4): automatic choice vs a sweep");
+  md.line("### Launch choices of the tensor-core kernel (MXFP4): automatic vs a sweep");
   md.line("%s", "");
-  md.line("| shape | N x K | batch | auto us | best splits | sweep (splits: us) |");
-  md.line("|---|---|---|---|---|---|");
+  md.line("Sweep entries are K splits, `p` = software-pipelined (the default), times in us.");
+  md.line("%s", "");
+  md.line("| shape | N x K | batch | auto (pipelined) us | auto (not pipelined) us | best | sweep |");
+  md.line("|---|---|---|---|---|---|---|");
   md.text += splits_md.text;
   std::printf("%s", splits_md.text.c_str());
   md.line("%s", "");
@@ -369,18 +381,41 @@ int run_bench(const char* out_path) {
   return 0;
 }
 
+// A few plain launches for a profiler (ncu): Llama-3-8B gate/up (14336 x 4096) and q/o (4096 x 4096),
+// MXFP4, the tensor-core kernel at batch 1 and 16 and the GEMV at batch 1, each launched 3 times.
+int run_profile() {
+  for (const std::int64_t n : {14336, 4096}) {
+    const std::int64_t k = 4096;
+    mc::Fp4Weight rows = random_fp4(Format::mxfp4, n, k, 1);
+    mc::Fp4Weight tiles = random_fp4(Format::mxfp4, n, k, 1);
+    CK(mc::to_mma_layout(tiles) ? cudaSuccess : cudaErrorInvalidValue);
+    mc::GemvWorkspace workspace;
+    for (std::int64_t batch : {1, 16}) {
+      mc::DeviceArray<std::uint16_t> x(static_cast<std::size_t>(batch * k)), y(static_cast<std::size_t>(batch * n));
+      x.upload(random_bf16(static_cast<std::size_t>(batch * k), 3, 1.0f));
+      for (int i = 0; i < 3; ++i) mc::gemv_w4a16(tiles, x.data(), batch, y.data(), nullptr, workspace);
+      if (batch == 1)
+        for (int i = 0; i < 3; ++i) mc::gemv_w4a16(rows, x.data(), batch, y.data(), nullptr, workspace);
+    }
+  }
+  CK(cudaDeviceSynchronize());
+  std::printf("profile launches done\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool checks = false, bench = false, quick = false;
+  bool checks = false, bench = false, quick = false, profile = false;
   const char* out = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--checks")) checks = true;
     else if (!std::strcmp(argv[i], "--bench")) bench = true;
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--checks [--quick]] [--bench [--out FILE]]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--checks [--quick]] [--bench [--out FILE]] [--profile]\n", argv[0]);
       return 2;
     }
   }
@@ -393,6 +428,7 @@ int main(int argc, char** argv) {
     int rc = 0;
     if (checks) rc |= run_checks(quick);
     if (bench) rc |= run_bench(out);
+    if (profile) rc |= run_profile();
     return rc;
   } catch (const std::exception& e) {
     std::printf("FAIL  exception: %s\n", e.what());

@@ -175,7 +175,7 @@ T* grown_zeroed(DeviceArray<T>& buffer, std::size_t n, const char* what) {
 
 // Passes of the tensor-core kernel (mma_tiles layout) over batches of up to 64 rows of x.
 void mma_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y, GemvWorkspace& workspace,
-               cudaStream_t stream, int splits) {
+               cudaStream_t stream, MmaTuning tuning) {
   constexpr std::int64_t kPass = 64;
   const bool nv = w.format == formats::Format::nvfp4;
   detail::MmaArgs args{};
@@ -189,7 +189,8 @@ void mma_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_
   args.out_scale = nv ? std::ldexp(1.0f, w.exponent_shift) / w.global_scale : std::ldexp(1.0f, w.exponent_shift);
   args.partial = workspace.get(static_cast<std::size_t>(std::min(batch, kPass) * w.rows));
   args.arrivals = workspace.arrivals(static_cast<std::size_t>((w.rows + 15) / 16));
-  args.splits = splits;
+  args.splits = tuning.splits;
+  args.pipelined = tuning.pipelined;
   for (std::int64_t b0 = 0; b0 < batch; b0 += kPass) {
     args.x = x + b0 * w.cols;
     args.batch = std::min(kPass, batch - b0);
@@ -208,7 +209,7 @@ bf16_bits* GemvWorkspace::rotated(std::size_t elements) {
 }
 
 void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
-                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream, int mma_splits) {
+                const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream, MmaTuning tuning) {
   const detail::Fp4Kind kind = kind_of(w.format, "gemv_w4a16");
   if (batch < 1) fail("gemv_w4a16: batch must be at least 1 (got {})", batch);
   if (w.cols % 16 != 0) fail("gemv_w4a16: {} input features is not a multiple of 16", w.cols);
@@ -220,7 +221,7 @@ void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16
       hadamard_bf16(*rotation, x, xr, batch, w.cols, stream);
       x = xr;
     }
-    mma_w4a16(w, x, batch, y, workspace, stream, mma_splits);
+    mma_w4a16(w, x, batch, y, workspace, stream, tuning);
     return;
   }
   constexpr std::int64_t kPass = 16;

@@ -143,11 +143,16 @@ class GemvWorkspace {
 // Rows layout: the FP32 GEMV, batches of up to 16 per pass, the rotation fused into the activation
 // staging. mma_tiles layout: the tensor-core kernel, batches of up to 64 per pass, the rotation by
 // the separate Hadamard kernel into the workspace first. Any batch >= 1; each pass re-reads the weights.
-// `mma_splits` (tile layout only): how many blocks share a row tile's K, 0 = chosen from the shape and
-// the device (benchmarks sweep it).
+// Launch choices of the tensor-core kernel that benchmarks sweep: how many blocks share a row tile's
+// K (0 = chosen from the shape and the device), and whether each warp requests its next chunks before
+// decoding the current ones (more loads in flight, more registers).
+struct MmaTuning {
+  int splits = 0;
+  bool pipelined = true;
+};
 void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
                 const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream = nullptr,
-                int mma_splits = 0);
+                MmaTuning tuning = {});
 
 // y = BF16(x * R), both [rows, cols] on the device (the separate online-rotation kernel).
 void hadamard_bf16(const DeviceRotation& rotation, const bf16_bits* x, bf16_bits* y, std::int64_t rows,

@@ -130,7 +130,7 @@ struct MmaParams {
 // the lanes of absent rows (n >= batch) point their ldmatrix at.
 __host__ __device__ constexpr int staged_row_bytes(int slice_cols) { return slice_cols * 2 + 16; }
 
-template <int KIND, int NT, int U>
+template <int KIND, int NT, int U, bool PIPELINED>
 __global__ void __launch_bounds__(kThreads) mma_kernel(const MmaParams p) {
   using Word = typename TileScales<KIND>::Word;
   extern __shared__ uint4 staged[];
@@ -184,19 +184,29 @@ __global__ void __launch_bounds__(kThreads) mma_kernel(const MmaParams p) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[nt][i] = 0.0f;
 
-    for (int c0 = c_lo; c0 < c_hi; c0 += U) {
-      uint4 w[U];
-      Word s[U];
+    // Software pipeline: the next U chunks are requested before the current U are decoded, so each
+    // warp keeps loads in flight while it computes.
+    uint4 w[U], w_next[U];
+    Word s[U], s_next[U];
+    auto request = [&](int first, uint4 (&wr)[U], Word (&sr)[U]) {
 #pragma unroll
-      for (int u = 0; u < U; ++u) {  // this warp's next U chunks in flight before any is used
-        const int c = c0 + u;
+      for (int u = 0; u < U; ++u) {
+        const int c = first + u;
         if (c < c_hi) {
-          w[u] = __ldcs(codes + static_cast<std::int64_t>(c) * (kTileBytes / 16));
-          s[u] = __ldg(scales + static_cast<std::int64_t>(c) * 8);
+          wr[u] = __ldcs(codes + static_cast<std::int64_t>(c) * (kTileBytes / 16));
+          sr[u] = __ldg(scales + static_cast<std::int64_t>(c) * 8);
         } else {
-          w[u] = make_uint4(0, 0, 0, 0);
-          s[u] = Word{};
+          wr[u] = make_uint4(0, 0, 0, 0);
+          sr[u] = Word{};
         }
+      }
+    };
+    if constexpr (PIPELINED) request(c_lo, w, s);
+    for (int c0 = c_lo; c0 < c_hi; c0 += U) {
+      if constexpr (PIPELINED) {
+        if (c0 + U < c_hi) request(c0 + U, w_next, s_next);
+      } else {
+        request(c0, w, s);
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -225,6 +235,13 @@ __global__ void __launch_bounds__(kThreads) mma_kernel(const MmaParams p) {
               mma_bf16(acc[2 * m + 1], a, b2, b3);
             }
           }
+        }
+      }
+      if constexpr (PIPELINED) {
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          w[u] = w_next[u];
+          s[u] = s_next[u];
         }
       }
     }
@@ -322,34 +339,47 @@ __global__ void repack_kernel(const std::uint8_t* codes, const std::uint8_t* sca
 }
 
 // ---- the tile layout decoded to BF16, value for value as dequantize_kernel (activation_kernels.cu) ----
+// A warp decodes one chunk (16 rows x 64 columns) into shared memory in fragment order, then writes it
+// out row by row with 16-byte stores (a lane per 8 columns), so the BF16 weight is written coalesced.
 template <int KIND>
-__global__ void dequantize_mma_kernel(const uint4* tiles, const std::uint8_t* tile_scales, std::int64_t rows,
-                                      std::int64_t cols, std::int64_t chunks, float global_scale,
-                                      std::uint16_t* out) {
-  const std::int64_t n = (rows + 15) / 16 * chunks * 32;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t tile = i / (chunks * 32);
-    const std::int64_t c = (i / 32) % chunks;
-    const int lane = static_cast<int>(i % 32), g = lane >> 2, t = lane & 3;
-    const uint4 packed = tiles[i];
+__global__ void __launch_bounds__(kThreads) dequantize_mma_kernel(const uint4* tiles, const std::uint8_t* tile_scales,
+                                                                  std::int64_t rows, std::int64_t cols,
+                                                                  std::int64_t chunks, float global_scale,
+                                                                  std::uint16_t* out) {
+  constexpr int kPitch = kChunk + 8;  // BF16 elements per staged row (16 bytes of padding)
+  __shared__ __align__(16) std::uint16_t staged[kWarps][16][kPitch];
+  const int warp = static_cast<int>(threadIdx.x >> 5);
+  const int lane = static_cast<int>(threadIdx.x & 31), g = lane >> 2, t = lane & 3;
+  const std::int64_t items = (rows + 15) / 16 * chunks;
+  for (std::int64_t item = static_cast<std::int64_t>(blockIdx.x) * kWarps + warp; item < items;
+       item += static_cast<std::int64_t>(gridDim.x) * kWarps) {
+    const std::int64_t tile = item / chunks, c = item % chunks;
+    const uint4 packed = tiles[item * 32 + lane];
     const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
-    const std::uint8_t* sc = tile_scales + ((tile * chunks + c) * 8 + g) * (KIND == 0 ? 4 : 8);
+    const std::uint8_t* sc = tile_scales + (item * 8 + g) * (KIND == 0 ? 4 : 8);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
-        const std::int64_t row = tile * 16 + g + 8 * (r & 1);
-        const std::int64_t k = c * kChunk + j * 16 + 2 * t + 8 * (r >> 1);
-        if (row >= rows || k >= cols) continue;
         const std::uint32_t code = sc[KIND == 0 ? 2 * (j >> 1) + (r & 1) : 2 * j + (r & 1)];
         const float scale = KIND == 0 ? e8m0_to_float_dev(code) : __fdiv_rn(e4m3_to_float_dev(code), global_scale);
         const std::uint32_t lo = (words[j] >> (12 - 4 * r)) & 0xFu, hi = (words[j] >> (28 - 4 * r)) & 0xFu;
         const float2 f = e2m1_pair_scaled(lo | (hi << 16));  // exact: E2M1 values * 2^-14
-        *reinterpret_cast<std::uint32_t*>(out + row * cols + k) =
+        *reinterpret_cast<std::uint32_t*>(&staged[warp][g + 8 * (r & 1)][j * 16 + 2 * t + 8 * (r >> 1)]) =
             pack_bf16x2(__fmul_rn(f.x * 16384.0f, scale), __fmul_rn(f.y * 16384.0f, scale));
       }
     }
+    __syncwarp();
+#pragma unroll
+    for (int pass = 0; pass < 4; ++pass) {
+      const int r = pass * 4 + (lane >> 3);
+      const std::int64_t row = tile * 16 + r;
+      const std::int64_t k = c * kChunk + (lane & 7) * 8;
+      if (row < rows && k < cols) {
+        *reinterpret_cast<uint4*>(out + row * cols + k) = *reinterpret_cast<const uint4*>(&staged[warp][r][(lane & 7) * 8]);
+      }
+    }
+    __syncwarp();
   }
 }
 
@@ -360,34 +390,39 @@ int grid_for_items(std::int64_t items) {
 
 constexpr int kSharedBudget = 96 * 1024;  // staged activations per block
 
-template <int KIND, int NT>
+template <int KIND, int NT, bool PIPELINED>
 const void* kernel_for() {
-  const void* kernel = reinterpret_cast<const void*>(&mma_kernel<KIND, NT, NT <= 2 ? 4 : 2>);
+  const void* kernel = reinterpret_cast<const void*>(&mma_kernel<KIND, NT, NT <= 2 ? 4 : 2, PIPELINED>);
   // Once per kernel: allow the staging budget (occupancy queries and launches see it).
   static const bool raised [[maybe_unused]] =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBudget + 1024) == cudaSuccess;
   return kernel;
 }
 
-template <int KIND>
+template <int KIND, bool PIPELINED>
 const void* kernel_for_batch(std::int64_t batch) {
-  if (batch <= 8) return kernel_for<KIND, 1>();
-  if (batch <= 16) return kernel_for<KIND, 2>();
-  if (batch <= 32) return kernel_for<KIND, 4>();
-  return kernel_for<KIND, 8>();
+  if (batch <= 8) return kernel_for<KIND, 1, PIPELINED>();
+  if (batch <= 16) return kernel_for<KIND, 2, PIPELINED>();
+  if (batch <= 32) return kernel_for<KIND, 4, PIPELINED>();
+  return kernel_for<KIND, 8, PIPELINED>();
 }
 
 const void* mma_kernel_for(const MmaArgs& a) {
-  return a.kind == Fp4Kind::mxfp4 ? kernel_for_batch<0>(a.batch) : kernel_for_batch<1>(a.batch);
+  if (a.kind == Fp4Kind::mxfp4) return a.pipelined ? kernel_for_batch<0, true>(a.batch) : kernel_for_batch<0, false>(a.batch);
+  return a.pipelined ? kernel_for_batch<1, true>(a.batch) : kernel_for_batch<1, false>(a.batch);
 }
 
 int shared_bytes(std::int64_t batch, int block_chunks) {
   return static_cast<int>(batch) * staged_row_bytes(block_chunks * kChunk) + 16;
 }
 
-// The launch shape: K slices of `block_chunks` chunks (gridDim.y) and persistent blocks over row
-// tiles (gridDim.x). One wave of warps, each owning a (row tile, K slice) unit, is the target: the
-// benchmark's sweep found fewer units leave bandwidth unused and more pay for split-K atomics.
+// The launch shape: K slices of `block_chunks` chunks (gridDim.y) and one block per 8 row tiles
+// (gridDim.x). As many slices as keep the whole grid in one wave of resident blocks, each warp still
+// streaming at least kMinChunks chunks: the benchmark's sweep over slice counts (docs/benchmarks.md)
+// found that fewer leave bandwidth unused on short matrices, and more pay for split-K atomics and
+// for a second wave.
+constexpr int kMinChunks = 4;
+
 struct Shape {
   int block_chunks;
   int splits;
@@ -399,21 +434,14 @@ Shape launch_shape(const MmaArgs& a) {
   const int row_tiles = static_cast<int>((a.rows + 15) / 16);
   const int row_tile_blocks = (row_tiles + kWarps - 1) / kWarps;
   const int fit = std::max(1, ((kSharedBudget - 16) / static_cast<int>(a.batch) - 16) / (kChunk * 2));
-  const void* kernel = mma_kernel_for(a);
-  int block_chunks;
-  if (a.splits > 0) {
-    block_chunks = (chunks + a.splits - 1) / a.splits;
-  } else {
-    const int probe = std::min(chunks, fit);
-    const int target = multiprocessor_count() * resident_blocks(kernel, kThreads, shared_bytes(a.batch, probe));
-    const int wanted_splits = (target + row_tile_blocks - 1) / row_tile_blocks;
-    block_chunks = (chunks + wanted_splits - 1) / wanted_splits;
+  int splits = a.splits;
+  if (splits <= 0) {
+    const int resident = multiprocessor_count() *
+                         resident_blocks(mma_kernel_for(a), kThreads, shared_bytes(a.batch, std::min(chunks, fit)));
+    splits = std::clamp(resident / row_tile_blocks, 1, std::max(1, chunks / kMinChunks));
   }
-  block_chunks = std::clamp(block_chunks, 1, std::min(chunks, fit));
-  Shape shape{block_chunks, (chunks + block_chunks - 1) / block_chunks, 1};
-  const int resident = multiprocessor_count() * resident_blocks(kernel, kThreads, shared_bytes(a.batch, block_chunks));
-  shape.grid_x = std::clamp((resident + shape.splits - 1) / shape.splits, 1, row_tile_blocks);
-  return shape;
+  const int block_chunks = std::clamp((chunks + splits - 1) / splits, 1, std::min(chunks, fit));
+  return Shape{block_chunks, (chunks + block_chunks - 1) / block_chunks, row_tile_blocks};
 }
 
 }  // namespace
@@ -456,15 +484,15 @@ cudaError_t launch_repack_mma(Fp4Kind kind, const std::uint8_t* codes, const std
 cudaError_t launch_dequantize_mma_bf16(Fp4Kind kind, const std::uint8_t* tiles, const std::uint8_t* tile_scales,
                                        std::int64_t rows, std::int64_t cols, std::int64_t chunks, float global_scale,
                                        std::uint16_t* out, cudaStream_t stream) {
-  const std::int64_t items = (rows + 15) / 16 * chunks * 32;
+  const std::int64_t items = (rows + 15) / 16 * chunks * 32;  // one lane each
   if (items == 0) return cudaSuccess;
   const auto* in = reinterpret_cast<const uint4*>(tiles);
   if (kind == Fp4Kind::mxfp4) {
-    dequantize_mma_kernel<0><<<grid_for_items(items), 256, 0, stream>>>(in, tile_scales, rows, cols, chunks,
-                                                                        global_scale, out);
+    dequantize_mma_kernel<0><<<grid_for_items(items), kThreads, 0, stream>>>(in, tile_scales, rows, cols, chunks,
+                                                                             global_scale, out);
   } else {
-    dequantize_mma_kernel<1><<<grid_for_items(items), 256, 0, stream>>>(in, tile_scales, rows, cols, chunks,
-                                                                        global_scale, out);
+    dequantize_mma_kernel<1><<<grid_for_items(items), kThreads, 0, stream>>>(in, tile_scales, rows, cols, chunks,
+                                                                             global_scale, out);
   }
   return cudaGetLastError();
 }

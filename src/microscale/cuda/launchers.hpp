@@ -43,6 +43,7 @@ struct MmaArgs {
   float* partial;               // zeroed FP32 scratch of batch * rows (split-K)
   unsigned* arrivals;           // zeroed counters, one per row tile (split-K)
   int splits;                   // K splits across blocks; 0 = chosen for the device
+  bool pipelined;               // request the next chunks before decoding the current ones
 };
 cudaError_t launch_mma(const MmaArgs& args, cudaStream_t stream);
 // The K splits launch_mma picks for `args` when args.splits == 0 (for the benchmark's record).
