@@ -48,7 +48,7 @@ int check_scale(float s, const Thresholds& th) {
     }
   };
   for (int k = 0; k < et::kCount; ++k) {
-    for (float centre : {et::kMidpoint[k] * s, th.t[k]}) {
+    for (float centre : {et::midpoint(k) * s, th.t[k]}) {
       float lo = centre, hi = centre;
       for (int i = 0; i < 64; ++i) {
         check(lo);
@@ -98,8 +98,8 @@ TEST(E2M1Thresholds, EveryE8m0ScaleIsMidpointTimesScale) {
     const float s = std::ldexp(1.0f, e);
     Thresholds th{};
     for (int k = 0; k < et::kCount; ++k) {
-      th.t[k] = et::kMidpoint[k] * s;
-      ASSERT_EQ(static_cast<double>(th.t[k]), std::ldexp(static_cast<double>(et::kMidpoint[k]), e));  // exact
+      th.t[k] = et::midpoint(k) * s;
+      ASSERT_EQ(static_cast<double>(th.t[k]), std::ldexp(static_cast<double>(et::midpoint(k)), e));  // exact
     }
     bad += check_scale(s, th);
   }

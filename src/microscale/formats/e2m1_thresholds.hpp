@@ -28,12 +28,22 @@
 namespace microscale::formats::e2m1_thresholds {
 
 inline constexpr int kCount = 7;
-inline constexpr float kMidpoint[kCount] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
-// Whether the comparison is strict (ties at the midpoint round down to the even code below).
-inline constexpr bool kStrict[kCount] = {true, false, true, false, true, false, true};
-// The boundaries b in the quotient domain (exact doubles): m + u/2 for strict, m - d/2 otherwise.
-inline constexpr double kBoundary[kCount] = {0.25 + 0x1p-26, 0.75 - 0x1p-25, 1.25 + 0x1p-24, 1.75 - 0x1p-24,
-                                             2.5 + 0x1p-23,  3.5 - 0x1p-23,  5.0 + 0x1p-22};
+
+// Written as constexpr functions of literals (not arrays) so that CUDA device code can use them:
+// nvcc's relaxed constexpr allows constexpr function calls there, not host arrays.
+// The midpoints between consecutive E2M1 magnitudes.
+constexpr float midpoint(int k) {
+  constexpr float m[kCount] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+  return m[k];
+}
+// Whether the comparison is strict (a tie at the midpoint rounds down to the even code below).
+constexpr bool strict(int k) { return k % 2 == 0; }
+// The boundaries in the quotient domain (exact doubles): m + u/2 for strict, m - d/2 otherwise.
+constexpr double boundary(int k) {
+  constexpr double b[kCount] = {0.25 + 0x1p-26, 0.75 - 0x1p-25, 1.25 + 0x1p-24, 1.75 - 0x1p-24,
+                                2.5 + 0x1p-23,  3.5 - 0x1p-23,  5.0 + 0x1p-22};
+  return b[k];
+}
 
 // Host version of the FP64 -> FP32 directed conversions (the GPU uses __double2float_rd / _ru).
 inline float round_down(double p) {
@@ -49,14 +59,14 @@ inline float round_up(double p) {
 
 // Threshold k for the positive finite FP32 scale s (any s: normal or subnormal).
 inline float threshold(int k, float s) {
-  const double p = kBoundary[k] * static_cast<double>(s);
-  return kStrict[k] ? round_down(p) : round_up(p);
+  const double p = boundary(k) * static_cast<double>(s);
+  return strict(k) ? round_down(p) : round_up(p);
 }
 
 // The E2M1 magnitude (0..7) of |x| under thresholds t (x not NaN).
 inline std::uint32_t magnitude(float a, const float (&t)[kCount]) {
   std::uint32_t m = 0;
-  for (int k = 0; k < kCount; ++k) m += kStrict[k] ? (a > t[k] ? 1u : 0u) : (a >= t[k] ? 1u : 0u);
+  for (int k = 0; k < kCount; ++k) m += strict(k) ? (a > t[k] ? 1u : 0u) : (a >= t[k] ? 1u : 0u);
   return m;
 }
 
