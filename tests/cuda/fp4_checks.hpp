@@ -7,9 +7,11 @@
 // bit-for-bit; GEMV/GEMM outputs must lie within the bound derived in gemv_tolerance() below.
 // Every output buffer is poisoned (0xFF bytes: BF16 NaN) before the kernel runs, so an unwritten
 // element fails the check. Inputs are random normals with outliers, all-zero groups and tiny values.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -306,6 +308,154 @@ inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, s
   return result;
 }
 
+// Runs rotate_quantize on BF16 rows `x_bits` (rotation block 0 = none) and compares codes and
+// scale bytes with `want_codes` / `want_scales`.
+inline CheckResult compare_rotate_quantize(std::string name, formats::Format f, const std::vector<std::uint16_t>& x_bits,
+                                           std::int64_t rows, std::int64_t cols, int block, std::uint32_t rot_seed,
+                                           float global, const std::vector<std::uint8_t>& want_codes,
+                                           const std::vector<std::uint8_t>& want_scales) {
+  CheckResult result{std::move(name), true, {}};
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint8_t> codes = poisoned<std::uint8_t>(want_codes.size());
+  DeviceArray<std::uint8_t> scales = poisoned<std::uint8_t>(want_scales.size());
+  if (block > 0) {
+    const DeviceRotation rot = upload_rotation(rotation::RotationSpec{block, true, rot_seed}, cols);
+    rotate_quantize(dx.data(), rows, cols, &rot, f, global, codes.data(), scales.data());
+    check_cuda(cudaDeviceSynchronize(), "rotate_quantize");
+  } else {
+    rotate_quantize(dx.data(), rows, cols, nullptr, f, global, codes.data(), scales.data());
+  }
+  const std::vector<std::uint8_t> got_codes = host_copy(codes);
+  const std::vector<std::uint8_t> got_scales = host_copy(scales);
+  std::size_t code_diff = 0, scale_diff = 0;
+  for (std::size_t i = 0; i < got_codes.size(); ++i) code_diff += got_codes[i] != want_codes[i];
+  for (std::size_t i = 0; i < got_scales.size(); ++i) scale_diff += got_scales[i] != want_scales[i];
+  result.pass = code_diff == 0 && scale_diff == 0;
+  result.detail = std::to_string(code_diff) + " code bytes and " + std::to_string(scale_diff) + " scale bytes differ";
+  return result;
+}
+
+// Values that sit exactly on the E2M1 decisions, for finite inputs: per group, an amax that makes the
+// scale exactly E * 2^j (E a chosen E4M3 value, NVFP4 with a power-of-two global scale) or 2^e (MXFP4),
+// and elements at exactly midpoint * scale (ties), one BF16 step either side, both signs, +-0, tiny
+// values; the scale exponent sweeps from E4M3-subnormal / E8M0-minimum scales to saturating ones
+// (amax / 6 * global > 448), and some groups are all zero. Compared with formats::quantize of the same
+// FP32 rows (rotated on the CPU when block > 0), with `global` passed as is.
+inline CheckResult check_rotate_quantize_edges(formats::Format f, int block, float global, std::uint32_t seed) {
+  const bool nv = f == formats::Format::nvfp4;
+  const int group = nv ? 16 : 32;
+  const std::int64_t rows = 7, cols = 2048 + 3 * group;  // a partial item at every row end
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> pick(0, 1 << 20);
+  std::vector<float> x(static_cast<std::size_t>(rows * cols), 0.0f);
+  const float mids[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+  auto bf16_step = [](float v, int dir) {  // the neighbouring BF16 value
+    std::uint32_t b = formats::bf16_from_float(v);
+    b = dir > 0 ? b + 1 : (b > 0 ? b - 1 : 0);
+    return formats::bf16_to_float(static_cast<std::uint16_t>(b));
+  };
+  const std::int64_t groups = rows * cols / group;
+  for (std::int64_t g = 0; g < groups; ++g) {
+    float* v = x.data() + g * group;
+    const int kind = pick(rng) % 8;
+    if (kind == 0) continue;  // all zero
+    // scale = E * 2^j: E in [1, 1.875] (an E4M3 significand), j from deep subnormal to saturating.
+    const float e4 = 1.0f + static_cast<float>(pick(rng) % 8) / 8.0f;
+    const int j = nv ? pick(rng) % 60 - 40 : pick(rng) % 250 - 130;  // MXFP4: E8M0's whole range
+    const float scale = nv ? e4 * std::ldexp(1.0f, j) : std::ldexp(1.0f, j);
+    // NVFP4: amax / 6 * global = E * 2^j * global is then exact; pick amax so the scale is E * 2^j / global.
+    const float unit = nv ? scale / global : scale;
+    const float amax = 6.0f * unit;
+    for (int i = 0; i < group; ++i) {
+      const float m = mids[pick(rng) % 7] * unit;
+      const int variant = pick(rng) % 6;
+      float value = m;
+      if (variant == 1) value = bf16_step(m, +1);
+      if (variant == 2) value = bf16_step(m, -1);
+      if (variant == 3) value = i % 2 ? 0.0f : -0.0f;
+      if (variant == 4) value = unit * 1e-3f;
+      value = formats::bf16_to_float(formats::bf16_from_float(value));
+      v[i] = pick(rng) % 2 ? -value : value;
+    }
+    v[pick(rng) % group] = formats::bf16_to_float(formats::bf16_from_float(kind == 1 ? -amax : amax));
+  }
+  const std::vector<std::uint16_t> x_bits = to_bf16(x);
+  std::vector<float> xf = from_bf16(x_bits);
+  const std::uint32_t rot_seed = seed + 5;
+  if (block > 0) rotation::rotate_rows(MatrixView{xf, rows, cols}, rotation::RotationSpec{block, true, rot_seed});
+  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{xf, rows, cols}, fp4_spec(f), global, "edges");
+  char name[160];
+  std::snprintf(name, sizeof name, "rotate+quantize edges %s %lldx%lld rot %d global %g",
+                std::string(formats::format_name(f)).c_str(), static_cast<long long>(rows),
+                static_cast<long long>(cols), block, static_cast<double>(global));
+  return compare_rotate_quantize(name, f, x_bits, rows, cols, block, rot_seed, global, want.codes, want.scale_codes);
+}
+
+// Non-finite inputs (the CPU quantizer rejects them, so this is the kernel's own policy): a group's
+// amax ignores NaN (fmaxf), its scale follows the CPU rules for that amax (an inf amax gives E8M0 254
+// / E4M3 448), a NaN element gets code 0 and every other element e2m1(x / scale), +-inf giving +-6.
+// Rotation spreads NaN and inf over their Hadamard block (inf - inf = NaN).
+inline CheckResult check_rotate_quantize_nonfinite(formats::Format f, int block, std::uint32_t seed) {
+  const bool nv = f == formats::Format::nvfp4;
+  const int group = nv ? 16 : 32;
+  const std::int64_t rows = 3, cols = 1024 + 2 * 256;
+  std::vector<float> x = activation_values(rows, cols, seed);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<std::int64_t> where(0, rows * cols - 1);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int i = 0; i < 6; ++i) x[static_cast<std::size_t>(where(rng))] = std::numeric_limits<float>::quiet_NaN();
+  for (int i = 0; i < 6; ++i) x[static_cast<std::size_t>(where(rng))] = i % 2 ? inf : -inf;
+  const std::vector<std::uint16_t> x_bits = to_bf16(x);
+  std::vector<float> xf = from_bf16(x_bits);
+  const std::uint32_t rot_seed = seed + 9;
+  if (block > 0) rotation::rotate_rows(MatrixView{xf, rows, cols}, rotation::RotationSpec{block, true, rot_seed});
+  const float global = 2688.0f / 5.0f;
+  std::vector<std::uint8_t> want_codes(static_cast<std::size_t>(rows * cols / 2), 0);
+  std::vector<std::uint8_t> want_scales(static_cast<std::size_t>(rows * cols / group), 0);
+  for (std::int64_t g = 0; g < rows * cols / group; ++g) {
+    const float* v = xf.data() + g * group;
+    float amax = 0.0f;
+    for (int i = 0; i < group; ++i) amax = std::fmax(amax, std::fabs(v[i]));  // fmax ignores NaN
+    std::uint8_t code;
+    float scale;
+    if (nv) {
+      const float wanted = amax / 6.0f * global;
+      code = formats::e4m3_from_float(std::min(wanted, 448.0f));
+      if (code == 0) code = 0x20;
+      scale = formats::e4m3_to_float(code) / global;
+    } else {
+      code = amax > 0.0f ? formats::e8m0_from_exponent(std::isinf(amax) ? 127 : std::ilogb(amax) - 2) : 0;
+      scale = formats::e8m0_to_float(code);
+    }
+    want_scales[static_cast<std::size_t>(g)] = code;
+    for (int i = 0; i < group; ++i) {
+      const std::uint8_t c = std::isnan(v[i]) ? 0 : formats::e2m1_from_float(v[i] / scale);
+      want_codes[static_cast<std::size_t>((g * group + i) / 2)] |= static_cast<std::uint8_t>(c << (4 * (i % 2)));
+    }
+  }
+  char name[160];
+  std::snprintf(name, sizeof name, "rotate+quantize nan/inf policy %s rot %d", std::string(formats::format_name(f)).c_str(),
+                block);
+  return compare_rotate_quantize(name, f, x_bits, rows, cols, block, rot_seed, global, want_codes, want_scales);
+}
+
+// formats::quantize with a global scale other than the tensor's (so that groups saturate at 448 or
+// get E4M3-subnormal scales) on random activations.
+inline CheckResult check_rotate_quantize_global(formats::Format f, std::int64_t rows, std::int64_t cols, int block,
+                                                float global_factor, std::uint32_t seed) {
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
+  std::vector<float> x = from_bf16(x_bits);
+  const std::uint32_t rot_seed = seed + 3;
+  if (block > 0) rotation::rotate_rows(MatrixView{x, rows, cols}, rotation::RotationSpec{block, true, rot_seed});
+  const formats::QuantSpec qspec = fp4_spec(f);
+  const float global = formats::tensor_global_scale(qspec, x) * global_factor;
+  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, qspec, global, "activations");
+  char name[160];
+  std::snprintf(name, sizeof name, "rotate+quantize %s %lldx%lld rot %d global x%g", std::string(formats::format_name(f)).c_str(),
+                static_cast<long long>(rows), static_cast<long long>(cols), block, static_cast<double>(global_factor));
+  return compare_rotate_quantize(name, f, x_bits, rows, cols, block, rot_seed, global, want.codes, want.scale_codes);
+}
+
 inline CheckResult check_dequantize(formats::Format f, std::int64_t rows, std::int64_t cols, std::uint32_t seed,
                                     Fp4Layout layout = Fp4Layout::rows) {
   CheckResult result{shape_name("dequantize bf16", f, rows, cols, 0, 0, false, layout), true, {}};
@@ -364,6 +514,21 @@ inline std::vector<CheckResult> run_all(bool quick) {
     out.push_back(check_rotate_quantize(f, 3, odd_k, 0, ++seed));
     out.push_back(check_rotate_quantize(f, 9, mid_k, 16, ++seed));
     out.push_back(check_rotate_quantize(f, 4, 4096, 256, ++seed));
+    // The 32-per-lane kernel: every Hadamard block, row ends inside an item and inside a lane's 32
+    // columns (cols not a multiple of 32 for NVFP4), exact ties, extreme scales, non-finite values.
+    for (int b : {0, 2, 4, 8, 16, 32, 64, 128, 256})
+      out.push_back(check_rotate_quantize(f, 5, 1280 + std::max(b, f == Format::nvfp4 ? 16 : 32), b, ++seed));
+    out.push_back(check_rotate_quantize(f, 3, 256, 256, ++seed));
+    for (int b : {0, 16, 128}) {
+      out.push_back(check_rotate_quantize_edges(f, b, f == Format::nvfp4 ? 64.0f : 1.0f, ++seed));
+      out.push_back(check_rotate_quantize_nonfinite(f, b, ++seed));
+    }
+    if (f == Format::nvfp4) {
+      for (float g : {0.25f, 1.0f / 1024.0f, 1.0f / 65536.0f, 0x1p-40f})
+        out.push_back(check_rotate_quantize_edges(f, 0, g, ++seed));
+      for (float factor : {0.37f, 3.3f, 1e-4f, 1e4f})
+        out.push_back(check_rotate_quantize_global(f, 6, 1040, factor < 1.0f ? 32 : 0, factor, ++seed));
+    }
     out.push_back(check_dequant_gemm(f, 100, mid_k, 33, ++seed));
     // The tensor-core kernel and its tile layout: odd rows (partial row tiles), K not a multiple of
     // 64 (padded chunk), every batch width class (1, 2..8, 16, 32, 64) and more than one pass.
