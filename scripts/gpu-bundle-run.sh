@@ -11,7 +11,7 @@
 #   4. gptq                      quantize --method gptq --device cuda vs cpu on wp-tiny, and
 #                                cuda_gptq_bench (MR-GPTQ on one 8B-shaped layer, host vs GPU)
 #   5. kernels                   fp4_driver --checks, then --bench (the FP4 kernel table), when packed
-#   6. profile                   ncu on fp4_driver --profile (W4A16 kernels; not in the default stages)
+#   6. profile                   ncu on fp4_driver --profile (W4A16 and rotate-quantize kernels; not default)
 # STAGES="test eval decode gptq kernels" (the default) selects stages, e.g. STAGES="decode gptq".
 # Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
 set -uo pipefail
@@ -142,7 +142,7 @@ fi
 if want profile && [[ -x "$HERE/bin/fp4_driver" ]]; then
   NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
   stage "ncu fp4_driver --profile" 300 "$OUT/ncu.txt" "$NCU" --kernel-name-base demangled \
-    --kernel-name "regex:mma_kernel|gemv_kernel" --section SpeedOfLight --section Occupancy --section LaunchStats \
+    --kernel-name "regex:mma_kernel|gemv_kernel|rotate_quantize_kernel" --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis "$HERE/bin/fp4_driver" --profile
 fi
 

@@ -382,7 +382,8 @@ int run_bench(const char* out_path) {
 }
 
 // A few plain launches for a profiler (ncu): Llama-3-8B gate/up (14336 x 4096) and q/o (4096 x 4096),
-// MXFP4, the tensor-core kernel at batch 1 and 16 and the GEMV at batch 1, each launched 3 times.
+// MXFP4, the tensor-core kernel at batch 1 and 16 and the GEMV at batch 1, each launched 3 times; then
+// the fused rotate-and-quantize of activations.
 int run_profile() {
   for (const std::int64_t n : {14336, 4096}) {
     const std::int64_t k = 4096;
@@ -397,6 +398,17 @@ int run_profile() {
       if (batch == 1)
         for (int i = 0; i < 3; ++i) mc::gemv_w4a16(rows, x.data(), batch, y.data(), nullptr, workspace);
     }
+  }
+  // The fused rotate(b=128)-and-quantize of an 8192 x 8192 activation, both formats.
+  {
+    const std::int64_t rows = 8192, cols = 8192;
+    const std::size_t n = static_cast<std::size_t>(rows * cols);
+    mc::DeviceArray<std::uint16_t> x(n);
+    x.upload(random_bf16(n, 5, 1.0f));
+    mc::DeviceArray<std::uint8_t> codes(n / 2), scales(n / 16);
+    const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 1}, cols);
+    for (Format f : {Format::mxfp4, Format::nvfp4})
+      for (int i = 0; i < 2; ++i) mc::rotate_quantize(x.data(), rows, cols, &rot, f, 100.0f, codes.data(), scales.data());
   }
   CK(cudaDeviceSynchronize());
   std::printf("profile launches done\n");
