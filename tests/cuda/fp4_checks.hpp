@@ -344,7 +344,7 @@ inline CheckResult compare_rotate_quantize(std::string name, formats::Format f, 
 inline CheckResult check_rotate_quantize_edges(formats::Format f, int block, float global, std::uint32_t seed) {
   const bool nv = f == formats::Format::nvfp4;
   const int group = nv ? 16 : 32;
-  const std::int64_t rows = 7, cols = 2048 + 3 * group;  // a partial item at every row end
+  const std::int64_t rows = 7, cols = 2048 + 3 * std::max(group, block);  // a partial 1024-column item at row ends
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> pick(0, 1 << 20);
   std::vector<float> x(static_cast<std::size_t>(rows * cols), 0.0f);
@@ -514,7 +514,7 @@ inline std::vector<CheckResult> run_all(bool quick) {
     out.push_back(check_rotate_quantize(f, 3, odd_k, 0, ++seed));
     out.push_back(check_rotate_quantize(f, 9, mid_k, 16, ++seed));
     out.push_back(check_rotate_quantize(f, 4, 4096, 256, ++seed));
-    // The 32-per-lane kernel: every Hadamard block, row ends inside an item and inside a lane's 32
+    // Every Hadamard block, row ends inside an item and inside a lane's 32
     // columns (cols not a multiple of 32 for NVFP4), exact ties, extreme scales, non-finite values.
     for (int b : {0, 2, 4, 8, 16, 32, 64, 128, 256})
       out.push_back(check_rotate_quantize(f, 5, 1280 + std::max(b, f == Format::nvfp4 ? 16 : 32), b, ++seed));
@@ -527,7 +527,7 @@ inline std::vector<CheckResult> run_all(bool quick) {
       for (float g : {0.25f, 1.0f / 1024.0f, 1.0f / 65536.0f, 0x1p-40f})
         out.push_back(check_rotate_quantize_edges(f, 0, g, ++seed));
       for (float factor : {0.37f, 3.3f, 1e-4f, 1e4f})
-        out.push_back(check_rotate_quantize_global(f, 6, 1040, factor < 1.0f ? 32 : 0, factor, ++seed));
+        out.push_back(check_rotate_quantize_global(f, 6, 1056, factor < 1.0f ? 32 : 0, factor, ++seed));
     }
     out.push_back(check_dequant_gemm(f, 100, mid_k, 33, ++seed));
     // The tensor-core kernel and its tile layout: odd rows (partial row tiles), K not a multiple of

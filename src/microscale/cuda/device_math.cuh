@@ -10,8 +10,7 @@
 
 namespace microscale::cuda::detail {
 
-// ---- scale codecs (same results as formats::e8m0_to_float / e4m3_to_float) ----
-// (E4M3 encoding uses the hardware conversion; see e4m3_codes in activation_kernels.cu.)
+// ---- scale codecs (same results as formats::e8m0_to_float / e4m3_to_float / e4m3_from_float) ----
 __device__ __forceinline__ float e8m0_to_float_dev(std::uint32_t code) {
   if (code == 0xFFu) return __int_as_float(0x7FC00000);
   if (code == 0u) return __int_as_float(0x00400000);  // 2^-127, an FP32 subnormal
@@ -26,6 +25,23 @@ __device__ __forceinline__ float e4m3_to_float_dev(std::uint32_t code) {
   const float value = exponent == 0 ? static_cast<float>(mantissa) * 0x1p-9f
                                     : __int_as_float(static_cast<int>(((exponent - 7u + 127u) << 23) | (mantissa << 20)));
   return (code & 0x80u) ? -value : value;
+}
+
+// Positive finite x only (scales are amax-based), saturating at 448, round to nearest even.
+__device__ __forceinline__ std::uint32_t e4m3_from_positive_dev(float a) {
+  if (!(a == a)) return 0x7Fu;
+  if (a >= 448.0f) return 0x7Eu;
+  if (a < 0.015625f) {
+    const float steps = __fmul_rn(a, 512.0f);
+    const auto lower = static_cast<std::uint32_t>(steps);
+    const float frac = __fsub_rn(steps, static_cast<float>(lower));
+    return lower + ((frac > 0.5f || (frac == 0.5f && (lower & 1u))) ? 1u : 0u);
+  }
+  const std::uint32_t u = static_cast<std::uint32_t>(__float_as_int(a));
+  const std::uint32_t r = (u + ((1u << 19) - 1u) + ((u >> 20) & 1u)) >> 20 << 20;
+  const std::uint32_t exponent = (r >> 23) - 127u + 7u;
+  const std::uint32_t code = (exponent << 3) | ((r >> 20) & 0x7u);
+  return code < 0x7Eu ? code : 0x7Eu;
 }
 
 // E2M1 code of q (formats::detail::e2m1_code): midpoint thresholds, ties to the even code, sign bit 3.

@@ -148,7 +148,7 @@ class GemvWorkspace {
 // decoding the current ones (more loads in flight, more registers).
 struct MmaTuning {
   int splits = 0;
-  bool pipelined = true;
+  bool pipelined = false;  // the sweep in docs/benchmarks.md: faster in 13 of 16 shapes without
 };
 void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y,
                 const DeviceRotation* rotation, GemvWorkspace& workspace, cudaStream_t stream = nullptr,
