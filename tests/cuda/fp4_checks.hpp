@@ -276,38 +276,6 @@ inline CheckResult check_hadamard(std::int64_t rows, std::int64_t cols, int bloc
   return result;
 }
 
-inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, std::int64_t cols, int block,
-                                         std::uint32_t seed) {
-  CheckResult result{shape_name("rotate+quantize", f, rows, cols, 0, block), true, {}};
-  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
-  std::vector<float> x = from_bf16(x_bits);
-  const rotation::RotationSpec spec{block, true, seed + 3};
-  if (block > 0) rotation::rotate_rows(MatrixView{x, rows, cols}, spec);
-  const formats::QuantSpec qspec = fp4_spec(f);
-  const float global = formats::tensor_global_scale(qspec, x);
-  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, qspec, global, "activations");
-
-  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
-  DeviceArray<std::uint8_t> codes = poisoned<std::uint8_t>(want.codes.size());
-  DeviceArray<std::uint8_t> scales = poisoned<std::uint8_t>(want.scale_codes.size());
-  if (block > 0) {
-    const DeviceRotation rot = upload_rotation(spec, cols);
-    rotate_quantize(dx.data(), rows, cols, &rot, f, global, codes.data(), scales.data());
-    check_cuda(cudaDeviceSynchronize(), "rotate_quantize");
-  } else {
-    rotate_quantize(dx.data(), rows, cols, nullptr, f, global, codes.data(), scales.data());
-  }
-  const std::vector<std::uint8_t> got_codes = host_copy(codes);
-  const std::vector<std::uint8_t> got_scales = host_copy(scales);
-  std::size_t code_diff = 0, scale_diff = 0;
-  for (std::size_t i = 0; i < got_codes.size(); ++i) code_diff += got_codes[i] != want.codes[i];
-  for (std::size_t i = 0; i < got_scales.size(); ++i) scale_diff += got_scales[i] != want.scale_codes[i];
-  result.pass = code_diff == 0 && scale_diff == 0;
-  result.detail = std::to_string(code_diff) + " code bytes and " + std::to_string(scale_diff) +
-                  " scale bytes differ from formats::quantize";
-  return result;
-}
-
 // Runs rotate_quantize on BF16 rows `x_bits` (rotation block 0 = none) and compares codes and
 // scale bytes with `want_codes` / `want_scales`.
 inline CheckResult compare_rotate_quantize(std::string name, formats::Format f, const std::vector<std::uint16_t>& x_bits,
@@ -332,6 +300,20 @@ inline CheckResult compare_rotate_quantize(std::string name, formats::Format f, 
   for (std::size_t i = 0; i < got_scales.size(); ++i) scale_diff += got_scales[i] != want_scales[i];
   result.pass = code_diff == 0 && scale_diff == 0;
   result.detail = std::to_string(code_diff) + " code bytes and " + std::to_string(scale_diff) + " scale bytes differ";
+  return result;
+}
+
+inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, std::int64_t cols, int block,
+                                         std::uint32_t seed) {
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
+  std::vector<float> x = from_bf16(x_bits);
+  if (block > 0) rotation::rotate_rows(MatrixView{x, rows, cols}, rotation::RotationSpec{block, true, seed + 3});
+  const formats::QuantSpec qspec = fp4_spec(f);
+  const float global = formats::tensor_global_scale(qspec, x);
+  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, qspec, global, "activations");
+  CheckResult result = compare_rotate_quantize(shape_name("rotate+quantize", f, rows, cols, 0, block), f, x_bits, rows,
+                                               cols, block, seed + 3, global, want.codes, want.scale_codes);
+  result.detail += " (formats::quantize)";
   return result;
 }
 
