@@ -138,7 +138,7 @@ if want kernels && [[ -x "$HERE/bin/fp4_driver" ]]; then
   stage "fp4_driver --bench" 600 "$OUT/fp4_bench.log" "$HERE/bin/fp4_driver" --bench --out "$OUT/fp4_bench.md"
 fi
 
-# 6. ncu on the W4A16 kernels (speed of light, occupancy, warp stalls, memory).
+# 6. ncu on the W4A16 and rotate-and-quantize kernels (speed of light, occupancy, warp stalls, memory).
 if want profile && [[ -x "$HERE/bin/fp4_driver" ]]; then
   NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
   stage "ncu fp4_driver --profile" 300 "$OUT/ncu.txt" "$NCU" --kernel-name-base demangled \

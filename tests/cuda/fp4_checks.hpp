@@ -303,16 +303,20 @@ inline CheckResult compare_rotate_quantize(std::string name, formats::Format f, 
   return result;
 }
 
+// formats::quantize of random activations; `global_factor` != 1 scales the tensor's own NVFP4 global
+// scale so that groups saturate at 448 or get E4M3-subnormal scales.
 inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, std::int64_t cols, int block,
-                                         std::uint32_t seed) {
+                                         std::uint32_t seed, float global_factor = 1.0f) {
   const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
   std::vector<float> x = from_bf16(x_bits);
   if (block > 0) rotation::rotate_rows(MatrixView{x, rows, cols}, rotation::RotationSpec{block, true, seed + 3});
   const formats::QuantSpec qspec = fp4_spec(f);
-  const float global = formats::tensor_global_scale(qspec, x);
+  const float global = formats::tensor_global_scale(qspec, x) * global_factor;
   const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, qspec, global, "activations");
-  CheckResult result = compare_rotate_quantize(shape_name("rotate+quantize", f, rows, cols, 0, block), f, x_bits, rows,
-                                               cols, block, seed + 3, global, want.codes, want.scale_codes);
+  std::string name = shape_name("rotate+quantize", f, rows, cols, 0, block);
+  if (global_factor != 1.0f) name += " global x" + std::to_string(global_factor);
+  CheckResult result = compare_rotate_quantize(std::move(name), f, x_bits, rows, cols, block, seed + 3, global,
+                                               want.codes, want.scale_codes);
   result.detail += " (formats::quantize)";
   return result;
 }
@@ -326,7 +330,7 @@ inline CheckResult check_rotate_quantize(formats::Format f, std::int64_t rows, s
 inline CheckResult check_rotate_quantize_edges(formats::Format f, int block, float global, std::uint32_t seed) {
   const bool nv = f == formats::Format::nvfp4;
   const int group = nv ? 16 : 32;
-  const std::int64_t rows = 7, cols = 2048 + 3 * std::max(group, block);  // a partial 1024-column item at row ends
+  const std::int64_t rows = 7, cols = 2048 + 3 * std::max(group, block);  // a partial 256-column segment at row ends
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> pick(0, 1 << 20);
   std::vector<float> x(static_cast<std::size_t>(rows * cols), 0.0f);
@@ -421,23 +425,6 @@ inline CheckResult check_rotate_quantize_nonfinite(formats::Format f, int block,
   return compare_rotate_quantize(name, f, x_bits, rows, cols, block, rot_seed, global, want_codes, want_scales);
 }
 
-// formats::quantize with a global scale other than the tensor's (so that groups saturate at 448 or
-// get E4M3-subnormal scales) on random activations.
-inline CheckResult check_rotate_quantize_global(formats::Format f, std::int64_t rows, std::int64_t cols, int block,
-                                                float global_factor, std::uint32_t seed) {
-  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(rows, cols, seed));
-  std::vector<float> x = from_bf16(x_bits);
-  const std::uint32_t rot_seed = seed + 3;
-  if (block > 0) rotation::rotate_rows(MatrixView{x, rows, cols}, rotation::RotationSpec{block, true, rot_seed});
-  const formats::QuantSpec qspec = fp4_spec(f);
-  const float global = formats::tensor_global_scale(qspec, x) * global_factor;
-  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, qspec, global, "activations");
-  char name[160];
-  std::snprintf(name, sizeof name, "rotate+quantize %s %lldx%lld rot %d global x%g", std::string(formats::format_name(f)).c_str(),
-                static_cast<long long>(rows), static_cast<long long>(cols), block, static_cast<double>(global_factor));
-  return compare_rotate_quantize(name, f, x_bits, rows, cols, block, rot_seed, global, want.codes, want.scale_codes);
-}
-
 inline CheckResult check_dequantize(formats::Format f, std::int64_t rows, std::int64_t cols, std::uint32_t seed,
                                     Fp4Layout layout = Fp4Layout::rows) {
   CheckResult result{shape_name("dequantize bf16", f, rows, cols, 0, 0, false, layout), true, {}};
@@ -496,8 +483,8 @@ inline std::vector<CheckResult> run_all(bool quick) {
     out.push_back(check_rotate_quantize(f, 3, odd_k, 0, ++seed));
     out.push_back(check_rotate_quantize(f, 9, mid_k, 16, ++seed));
     out.push_back(check_rotate_quantize(f, 4, 4096, 256, ++seed));
-    // Every Hadamard block, row ends inside an item and inside a lane's 32
-    // columns (cols not a multiple of 32 for NVFP4), exact ties, extreme scales, non-finite values.
+    // Every Hadamard block, rows ending inside a warp's 256-column segment (cols not a multiple of 32
+    // for NVFP4), exact ties, extreme scales, non-finite values.
     for (int b : {0, 2, 4, 8, 16, 32, 64, 128, 256})
       out.push_back(check_rotate_quantize(f, 5, 1280 + std::max(b, f == Format::nvfp4 ? 16 : 32), b, ++seed));
     out.push_back(check_rotate_quantize(f, 3, 256, 256, ++seed));
@@ -509,7 +496,7 @@ inline std::vector<CheckResult> run_all(bool quick) {
       for (float g : {0.25f, 1.0f / 1024.0f, 1.0f / 65536.0f, 0x1p-40f})
         out.push_back(check_rotate_quantize_edges(f, 0, g, ++seed));
       for (float factor : {0.37f, 3.3f, 1e-4f, 1e4f})
-        out.push_back(check_rotate_quantize_global(f, 6, 1056, factor < 1.0f ? 32 : 0, factor, ++seed));
+        out.push_back(check_rotate_quantize(f, 6, 1056, factor < 1.0f ? 32 : 0, ++seed, factor));
     }
     out.push_back(check_dequant_gemm(f, 100, mid_k, 33, ++seed));
     // The tensor-core kernel and its tile layout: odd rows (partial row tiles), K not a multiple of
