@@ -28,6 +28,12 @@ int grid_for(std::int64_t items_per_warp_work) {
   return static_cast<int>(blocks < cap ? (blocks > 0 ? blocks : 1) : cap);
 }
 
+// The (row, 256-element segment) items of this warp.
+__device__ ItemCursor warp_segments(std::int64_t cols) {
+  return ItemCursor(static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5),
+                    static_cast<std::int64_t>(gridDim.x) * kWarps, (cols + 255) / 256);
+}
+
 // Loads lane's 8 values of a segment (zeros past the row end) and rotates them when factors != null.
 template <bool ROTATE>
 __device__ __forceinline__ void load_segment(const std::uint16_t* x, std::int64_t row, std::int64_t cols,
@@ -53,12 +59,9 @@ __device__ __forceinline__ void load_segment(const std::uint16_t* x, std::int64_
 __global__ void __launch_bounds__(kThreads) hadamard_kernel(const float* factors, int block, const std::uint16_t* x,
                                                             std::uint16_t* y, std::int64_t rows, std::int64_t cols) {
   const int lane = static_cast<int>(threadIdx.x & 31);
-  const std::int64_t segments = (cols + 255) / 256;
-  const std::int64_t items = rows * segments;
-  for (std::int64_t item = static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5); item < items;
-       item += static_cast<std::int64_t>(gridDim.x) * kWarps) {
-    const std::int64_t row = item / segments;
-    const std::int64_t local = (item % segments) * 256 + lane * 8;
+  for (ItemCursor at = warp_segments(cols); at.outer < rows; at.advance()) {
+    const std::int64_t row = at.outer;
+    const std::int64_t local = at.inner * 256 + lane * 8;
     float v[8];
     load_segment<true>(x, row, cols, local, factors, block, v);
     if (local < cols) {
@@ -77,12 +80,9 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
   constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
   constexpr int kLanesPerGroup = kGroup / 8;
   const int lane = static_cast<int>(threadIdx.x & 31);
-  const std::int64_t segments = (cols + 255) / 256;
-  const std::int64_t items = rows * segments;
-  for (std::int64_t item = static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5); item < items;
-       item += static_cast<std::int64_t>(gridDim.x) * kWarps) {
-    const std::int64_t row = item / segments;
-    const std::int64_t local = (item % segments) * 256 + lane * 8;
+  for (ItemCursor at = warp_segments(cols); at.outer < rows; at.advance()) {
+    const std::int64_t row = at.outer;
+    const std::int64_t local = at.inner * 256 + lane * 8;
     float v[8];
     load_segment<ROTATE>(x, row, cols, local, factors, block, v);
 
@@ -141,6 +141,14 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(const std::uint8_t
                                                               std::int64_t padded_cols, float global_scale,
                                                               std::uint16_t* out) {
   constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
+  // NVFP4: the 256 possible group scales E4M3 / global_scale, divided once per block.
+  __shared__ float nv_scales[KIND == 1 ? 256 : 1];
+  if constexpr (KIND == 1) {
+    for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads) {
+      nv_scales[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
+    }
+    __syncthreads();
+  }
   const std::int64_t per_row = cols / 8;
   const std::int64_t n = rows * per_row;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -149,9 +157,7 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(const std::uint8_t
     const std::int64_t k = (i % per_row) * 8;
     const std::uint32_t word = *reinterpret_cast<const std::uint32_t*>(codes + row * (padded_cols / 2) + k / 2);
     const std::uint32_t code = scales[row * (padded_cols / kGroup) + k / kGroup];
-    const float scale = KIND == static_cast<int>(Fp4Kind::mxfp4)
-                            ? e8m0_to_float_dev(code)
-                            : __fdiv_rn(e4m3_to_float_dev(code), global_scale);
+    const float scale = KIND == static_cast<int>(Fp4Kind::mxfp4) ? e8m0_to_float_dev(code) : nv_scales[code];
     float v[8];
 #pragma unroll
     for (int q = 0; q < 4; ++q) {

@@ -6,8 +6,11 @@
 // warp reads 512 contiguous bytes per row per step (coalesced 16-byte loads, 4 rows in flight).
 // Blocks are persistent over row tiles. K is cut into chunks that fit shared memory (and, for short
 // outputs such as k/v projections, into more chunks so that every SM gets work): each block stages
-// its chunk of the activations once and then streams all its row tiles. With more than one chunk the
-// partial sums meet in an FP32 scratch through atomicAdd and a second kernel rounds them to BF16.
+// its chunk of the activations once and then streams all its row tiles. Before staging, a block asks
+// L2 for its first row tile, so that the weights' DRAM latency overlaps the staging instead of
+// following it (at 8B shapes a block has one or two tiles, and that latency was a large part of the
+// time). With more than one chunk the partial sums meet in an FP32 scratch through atomicAdd, and
+// the last warp to finish a row group rounds them to BF16 (no second kernel).
 //
 // Decoding. Two E2M1 nibbles become an FP16 pair with three integer operations (e2m1_pair_scaled),
 // one conversion gives two floats scaled by 2^-14; 2^14 is folded into the group scale. Nibbles p and
@@ -50,6 +53,7 @@ struct GemvParams {
   int rotation_block;
   std::uint16_t* y;
   float* partial;
+  unsigned* arrivals;  // one per group of a warp's rows
   int chunk;   // K elements per chunk (blockIdx.y)
   int chunks;
 };
@@ -66,7 +70,7 @@ __device__ __forceinline__ float group_scale_times_2p14(std::uint32_t code) {
 }
 
 template <int KIND, int B, bool ROTATE>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
+__global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const GemvParams p) {
   constexpr int kRowsPerWarp = rows_per_warp(B);
   constexpr int kRowsPerTile = kWarps * kRowsPerWarp;
   extern __shared__ float4 shared4[];
@@ -76,6 +80,22 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
   const int kc = static_cast<int>(min(static_cast<std::int64_t>(p.chunk), p.padded_cols - k0));
   const int warp = static_cast<int>(threadIdx.x >> 5);
   const int lane = static_cast<int>(threadIdx.x & 31);
+
+  const std::int64_t row_bytes = p.padded_cols / 2;
+  constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
+  const std::int64_t scales_per_row = p.padded_cols / kGroup;
+  const std::int64_t tiles = (p.rows + kRowsPerTile - 1) / kRowsPerTile;
+
+  // ---- request this warp's rows of the first tile into L2 (the same addresses the loop reads) ----
+  if (static_cast<std::int64_t>(blockIdx.x) < tiles) {
+    const std::int64_t row0 = static_cast<std::int64_t>(blockIdx.x) * kRowsPerTile + warp * kRowsPerWarp;
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      const std::int64_t row = row0 + r;
+      if (row >= p.rows) break;
+      for (int local = lane * 32; local < kc; local += kStep) prefetch_l2(p.codes + row * row_bytes + (k0 + local) / 2);
+      if (lane * 128 < kc / kGroup) prefetch_l2(p.scales + row * scales_per_row + k0 / kGroup + lane * 128);
+    }
+  }
 
   // ---- stage (and rotate) this chunk of the activations: a warp per 256-element segment ----
   const int segments = (kc + 255) / 256;
@@ -110,10 +130,6 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
   __syncthreads();
 
   // ---- stream the row tiles ----
-  const std::int64_t row_bytes = p.padded_cols / 2;
-  constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
-  const std::int64_t scales_per_row = p.padded_cols / kGroup;
-  const std::int64_t tiles = (p.rows + kRowsPerTile - 1) / kRowsPerTile;
   for (std::int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     const std::int64_t row0 = tile * kRowsPerTile + warp * kRowsPerWarp;
     float acc[kRowsPerWarp][B];
@@ -251,16 +267,30 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
         }
       }
     }
-  }
-}
-
-// Rounds the split-K sums to BF16 and leaves the scratch zeroed for the next call.
-__global__ void finish_split_k(float* partial, std::uint16_t* y, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const __nv_bfloat16 o = __float2bfloat16_rn(partial[i]);
-    y[i] = *reinterpret_cast<const std::uint16_t*>(&o);
-    partial[i] = 0.0f;
+    if (p.chunks > 1) {
+      // The last chunk to finish this warp's rows rounds their sums to BF16 and leaves the scratch and
+      // the counter zeroed for the next call. The fence orders this warp's atomics before its arrival;
+      // the reader's fence orders the arrivals before its reads.
+      __threadfence();
+      __syncwarp();
+      const std::int64_t group = row0 / kRowsPerWarp;
+      unsigned previous = 0;
+      if (lane == 0) previous = atomicAdd(p.arrivals + group, 1u);
+      previous = __shfl_sync(0xFFFFFFFFu, previous, 0);
+      if (previous == static_cast<unsigned>(p.chunks - 1)) {
+        __threadfence();
+        for (int o = lane; o < kRowsPerWarp * p.batch; o += 32) {
+          const std::int64_t row = row0 + o % kRowsPerWarp;
+          if (row < p.rows) {
+            const std::int64_t at = static_cast<std::int64_t>(o / kRowsPerWarp) * p.rows + row;
+            const __nv_bfloat16 b = __float2bfloat16_rn(__ldcg(p.partial + at));
+            p.y[at] = *reinterpret_cast<const std::uint16_t*>(&b);
+            __stcg(p.partial + at, 0.0f);
+          }
+        }
+        if (lane == 0) p.arrivals[group] = 0;
+      }
+    }
   }
 }
 
@@ -292,14 +322,10 @@ cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
       1, std::min<std::int64_t>(tiles, (static_cast<std::int64_t>(multiprocessor_count()) * per_sm + chunks - 1) / chunks));
 
   GemvParams p{a.codes, a.scales, a.rows, a.cols, a.padded_cols, a.out_scale, a.x, static_cast<int>(a.batch),
-               a.rotation, a.rotation_block, a.y, a.partial, static_cast<int>(chunk), static_cast<int>(chunks)};
+               a.rotation, a.rotation_block, a.y, a.partial, a.arrivals, static_cast<int>(chunk),
+               static_cast<int>(chunks)};
   gemv_kernel<KIND, B, ROTATE><<<dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(chunks)), kThreads, shared,
                                  stream>>>(p);
-  cudaError_t status = cudaGetLastError();
-  if (status != cudaSuccess || chunks == 1) return status;
-  const std::int64_t n = a.batch * a.rows;
-  const int blocks = static_cast<int>(std::min<std::int64_t>((n + 255) / 256, 4096));
-  finish_split_k<<<blocks, 256, 0, stream>>>(a.partial, a.y, n);
   return cudaGetLastError();
 }
 

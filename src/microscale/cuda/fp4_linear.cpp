@@ -226,6 +226,7 @@ void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16
   }
   constexpr std::int64_t kPass = 16;
   float* partial = workspace.get(static_cast<std::size_t>(std::min(batch, kPass) * w.rows));
+  unsigned* arrivals = workspace.arrivals(static_cast<std::size_t>((w.rows + 1) / 2));
   for (std::int64_t b0 = 0; b0 < batch; b0 += kPass) {
     detail::GemvArgs args{};
     args.kind = kind;
@@ -241,6 +242,7 @@ void gemv_w4a16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16
     args.rotation_block = rotation != nullptr ? rotation->block : 0;
     args.y = y + b0 * w.rows;
     args.partial = partial;
+    args.arrivals = arrivals;
     check_cuda(detail::launch_gemv(args, stream), "gemv_w4a16 launch");
   }
 }

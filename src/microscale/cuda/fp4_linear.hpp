@@ -131,7 +131,7 @@ DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t 
 class GemvWorkspace {
  public:
   float* get(std::size_t floats);          // partial sums
-  unsigned* arrivals(std::size_t tiles);   // split-K counters of the tensor-core kernel
+  unsigned* arrivals(std::size_t tiles);   // split-K arrival counters of both W4A16 kernels
   bf16_bits* rotated(std::size_t elements);
  private:
   DeviceArray<float> buffer_;

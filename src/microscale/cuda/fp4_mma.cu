@@ -4,8 +4,9 @@
 // GEMV (fp4_gemv.cu) decodes them again for every activation row, which made batch 16 bound by
 // instruction issue (docs/benchmarks.md).
 //
-// Work split. The grid is (persistent blocks over row tiles) x (K slices). A block stages its K slice
-// of the activations in shared memory once (16-byte loads), then each of its 8 warps streams whole
+// Work split. The grid is (persistent blocks over row tiles) x (K slices). A block asks L2 for its
+// warps' first row tiles, stages its K slice of the activations in shared memory once (16-byte
+// loads), then each of its 8 warps streams whole
 // tiles of 16 weight rows over the slice: per chunk of 64 columns, one 16-byte load per lane (512
 // contiguous bytes per warp, U chunks in flight), 4 k-steps of decode + ldmatrix of the activations
 // + mma. A warp keeps its own C fragments, so no block-wide reduction is needed. With more than one
@@ -144,6 +145,21 @@ __global__ void __launch_bounds__(kThreads) mma_kernel(const MmaParams p) {
   const int rows_staged = min(p.batch, NT * 8);
   char* base = reinterpret_cast<char*>(staged);
   char* zero = base + rows_staged * row_bytes;
+
+  // ---- ask L2 for this warp's first row tile over the slice, so that the weights' DRAM latency
+  // overlaps the staging below (at batch 1-16 a warp often has a single tile) ----
+  {
+    const int tile = static_cast<int>(blockIdx.x) * kWarps + warp;
+    if (tile < p.row_tiles) {
+      const std::int64_t chunk0 = static_cast<std::int64_t>(tile) * p.chunks;
+      for (int c = c_lo; c < c_hi; ++c) prefetch_l2(p.tiles + (chunk0 + c) * (kTileBytes / 16) + lane);
+      constexpr int kScaleBytes = static_cast<int>(sizeof(typename TileScales<KIND>::Word)) * 8;  // per chunk
+      const int scale_bytes = (c_hi - c_lo) * kScaleBytes;
+      for (int b = lane * 128; b < scale_bytes; b += 32 * 128) {
+        prefetch_l2(p.scales + (chunk0 + c_lo) * kScaleBytes + b);
+      }
+    }
+  }
 
   // ---- stage the slice: 16-byte loads, zeros past cols ----
   const std::int64_t k_lo = static_cast<std::int64_t>(c_lo) * kChunk;
@@ -348,21 +364,34 @@ __global__ void __launch_bounds__(kThreads) dequantize_mma_kernel(const uint4* t
                                                                   std::uint16_t* out) {
   constexpr int kPitch = kChunk + 8;  // BF16 elements per staged row (16 bytes of padding)
   __shared__ __align__(16) std::uint16_t staged[kWarps][16][kPitch];
+  // NVFP4: the 256 possible group scales E4M3 / global_scale, each divided once per block instead of
+  // once per weight pair (with the per-pair division NVFP4 dequantized at half MXFP4's speed).
+  __shared__ float nv_scales[KIND == 1 ? 256 : 1];
+  if constexpr (KIND == 1) {
+    for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads) {
+      nv_scales[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
+    }
+    __syncthreads();
+  }
   const int warp = static_cast<int>(threadIdx.x >> 5);
   const int lane = static_cast<int>(threadIdx.x & 31), g = lane >> 2, t = lane & 3;
-  const std::int64_t items = (rows + 15) / 16 * chunks;
-  for (std::int64_t item = static_cast<std::int64_t>(blockIdx.x) * kWarps + warp; item < items;
-       item += static_cast<std::int64_t>(gridDim.x) * kWarps) {
-    const std::int64_t tile = item / chunks, c = item % chunks;
+  const std::int64_t row_tiles = (rows + 15) / 16;
+  for (ItemCursor at(static_cast<std::int64_t>(blockIdx.x) * kWarps + warp, static_cast<std::int64_t>(gridDim.x) * kWarps,
+                     chunks);
+       at.outer < row_tiles; at.advance()) {
+    const std::int64_t tile = at.outer, c = at.inner;
+    const std::int64_t item = tile * chunks + c;
     const uint4 packed = tiles[item * 32 + lane];
     const std::uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
     const std::uint8_t* sc = tile_scales + (item * 8 + g) * (KIND == 0 ? 4 : 8);
+    float scales[KIND == 0 ? 4 : 8];
+#pragma unroll
+    for (int i = 0; i < (KIND == 0 ? 4 : 8); ++i) scales[i] = KIND == 0 ? e8m0_to_float_dev(sc[i]) : nv_scales[sc[i]];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
-        const std::uint32_t code = sc[KIND == 0 ? 2 * (j >> 1) + (r & 1) : 2 * j + (r & 1)];
-        const float scale = KIND == 0 ? e8m0_to_float_dev(code) : __fdiv_rn(e4m3_to_float_dev(code), global_scale);
+        const float scale = scales[KIND == 0 ? 2 * (j >> 1) + (r & 1) : 2 * j + (r & 1)];
         const std::uint32_t lo = (words[j] >> (12 - 4 * r)) & 0xFu, hi = (words[j] >> (28 - 4 * r)) & 0xFu;
         const float2 f = e2m1_pair_scaled(lo | (hi << 16));  // exact: E2M1 values * 2^-14
         *reinterpret_cast<std::uint32_t*>(&staged[warp][g + 8 * (r & 1)][j * 16 + 2 * t + 8 * (r >> 1)]) =

@@ -24,6 +24,7 @@ struct GemvArgs {
   int rotation_block;
   std::uint16_t* y;             // [batch, rows] BF16
   float* partial;               // zeroed FP32 scratch of batch * rows (split-K path)
+  unsigned* arrivals;           // zeroed counters, one per 2 rows (split-K path)
 };
 cudaError_t launch_gemv(const GemvArgs& args, cudaStream_t stream);
 
