@@ -377,6 +377,25 @@ inline CheckResult check_rotate_quantize_edges(formats::Format f, int block, flo
   return compare_rotate_quantize(name, f, x_bits, rows, cols, block, rot_seed, global, want.codes, want.scale_codes);
 }
 
+// Every finite BF16 value once, shuffled into groups so that each group's scale meets values of
+// many magnitudes (every E2M1 threshold and its ties are hit), quantized without rotation and
+// compared bit for bit with the CPU quantizer.
+inline CheckResult check_quantize_every_bf16(formats::Format f, float global, std::uint32_t seed) {
+  std::vector<std::uint16_t> x_bits;
+  for (std::uint32_t b = 0; b < 65536; ++b) {
+    if (((b >> 7) & 0xFFu) != 0xFFu) x_bits.push_back(static_cast<std::uint16_t>(b));  // not inf / NaN
+  }
+  x_bits.resize(65536, 0);
+  std::shuffle(x_bits.begin(), x_bits.end(), std::mt19937(seed));
+  const std::int64_t rows = 64, cols = 1024;
+  const std::vector<float> x = from_bf16(x_bits);
+  const formats::QuantizedMatrix want = formats::quantize(ConstMatrixView{x, rows, cols}, fp4_spec(f), global, "every bf16");
+  char name[120];
+  std::snprintf(name, sizeof name, "quantize every bf16 value %s global %g", std::string(formats::format_name(f)).c_str(),
+                static_cast<double>(global));
+  return compare_rotate_quantize(name, f, x_bits, rows, cols, 0, 0, global, want.codes, want.scale_codes);
+}
+
 // Non-finite inputs (the CPU quantizer rejects them, so this is the kernel's own policy): a group's
 // amax ignores NaN (fmaxf), its scale follows the CPU rules for that amax (an inf amax gives E8M0 254
 // / E4M3 448), a NaN element gets code 0 and every other element e2m1(x / scale), +-inf giving +-6.
@@ -480,6 +499,7 @@ inline std::vector<CheckResult> run_all(bool quick) {
       out.push_back(check_gemv(f, 97, mid_k, batch, 0, false, ++seed));
     out.push_back(check_gemv(f, 70, 4096, 1, 128, false, ++seed));
     out.push_back(check_gemv(f, 70, 4096, 5, 64, true, ++seed));
+    out.push_back(check_quantize_every_bf16(f, f == Format::nvfp4 ? 2688.0f / 5.0f : 1.0f, ++seed));
     out.push_back(check_rotate_quantize(f, 3, odd_k, 0, ++seed));
     out.push_back(check_rotate_quantize(f, 9, mid_k, 16, ++seed));
     out.push_back(check_rotate_quantize(f, 4, 4096, 256, ++seed));
