@@ -305,6 +305,12 @@ __global__ void add_residual_kernel(float* residual, const std::uint16_t* delta,
   }
 }
 
+// BF16(silu(gate) * up), the MLP's activation, from BF16 inputs.
+__device__ __forceinline__ std::uint16_t silu_times(std::uint16_t gate, std::uint16_t up) {
+  const float g = bf16_to_float(gate);
+  return float_to_bf16(g / (1.0f + expf(-g)) * bf16_to_float(up));
+}
+
 // gate[r, c] = BF16(silu(gu[r, c]) * gu[r, width + c]) from the stacked gate/up product [rows, 2*width].
 __global__ void silu_mul_stacked_kernel(const std::uint16_t* gate_up, std::int64_t rows, std::int64_t width,
                                         std::uint16_t* gate) {
@@ -312,8 +318,7 @@ __global__ void silu_mul_stacked_kernel(const std::uint16_t* gate_up, std::int64
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / width, c = i % width;
-    const float g = bf16_to_float(gate_up[r * 2 * width + c]);
-    gate[i] = float_to_bf16(g / (1.0f + expf(-g)) * bf16_to_float(gate_up[r * 2 * width + width + c]));
+    gate[i] = silu_times(gate_up[r * 2 * width + c], gate_up[r * 2 * width + width + c]);
   }
 }
 
@@ -337,8 +342,7 @@ __global__ void split3_kernel(const std::uint16_t* src, std::int64_t rows, std::
 __global__ void silu_mul_kernel(std::uint16_t* gate, const std::uint16_t* up, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const float g = bf16_to_float(gate[i]);
-    gate[i] = float_to_bf16(g / (1.0f + expf(-g)) * bf16_to_float(up[i]));
+    gate[i] = silu_times(gate[i], up[i]);
   }
 }
 
