@@ -132,9 +132,6 @@ struct ItemCursor {
   }
 };
 
-// Asks L2 for the 128-byte line holding p (no register, no wait).
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
-
 __device__ __forceinline__ void bf16x8_to_float(const uint4& raw, float (&v)[8]) {
   const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll

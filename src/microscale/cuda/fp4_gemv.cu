@@ -6,11 +6,9 @@
 // warp reads 512 contiguous bytes per row per step (coalesced 16-byte loads, 4 rows in flight).
 // Blocks are persistent over row tiles. K is cut into chunks that fit shared memory (and, for short
 // outputs such as k/v projections, into more chunks so that every SM gets work): each block stages
-// its chunk of the activations once and then streams all its row tiles. Before staging, a block asks
-// L2 for its first row tile, so that the weights' DRAM latency overlaps the staging instead of
-// following it (at 8B shapes a block has one or two tiles, and that latency was a large part of the
-// time). With more than one chunk the partial sums meet in an FP32 scratch through atomicAdd, and
-// the last warp to finish a row group rounds them to BF16 (no second kernel).
+// its chunk of the activations once and then streams all its row tiles. With more than one chunk the
+// partial sums meet in an FP32 scratch through atomicAdd, and the last warp to finish a row group
+// rounds them to BF16 (no second kernel).
 //
 // Decoding. Two E2M1 nibbles become an FP16 pair with three integer operations (e2m1_pair_scaled),
 // one conversion gives two floats scaled by 2^-14; 2^14 is folded into the group scale. Nibbles p and
@@ -85,17 +83,6 @@ __global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const Ge
   constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
   const std::int64_t scales_per_row = p.padded_cols / kGroup;
   const std::int64_t tiles = (p.rows + kRowsPerTile - 1) / kRowsPerTile;
-
-  // ---- request this warp's rows of the first tile into L2 (the same addresses the loop reads) ----
-  if (static_cast<std::int64_t>(blockIdx.x) < tiles) {
-    const std::int64_t row0 = static_cast<std::int64_t>(blockIdx.x) * kRowsPerTile + warp * kRowsPerWarp;
-    for (int r = 0; r < kRowsPerWarp; ++r) {
-      const std::int64_t row = row0 + r;
-      if (row >= p.rows) break;
-      for (int local = lane * 32; local < kc; local += kStep) prefetch_l2(p.codes + row * row_bytes + (k0 + local) / 2);
-      if (lane * 128 < kc / kGroup) prefetch_l2(p.scales + row * scales_per_row + k0 / kGroup + lane * 128);
-    }
-  }
 
   // ---- stage (and rotate) this chunk of the activations: a warp per 256-element segment ----
   const int segments = (kc + 255) / 256;

@@ -4,9 +4,8 @@
 // GEMV (fp4_gemv.cu) decodes them again for every activation row, which made batch 16 bound by
 // instruction issue (docs/benchmarks.md).
 //
-// Work split. The grid is (persistent blocks over row tiles) x (K slices). A block asks L2 for its
-// warps' first row tiles, stages its K slice of the activations in shared memory once (16-byte
-// loads), then each of its 8 warps streams whole
+// Work split. The grid is (persistent blocks over row tiles) x (K slices). A block stages its K slice
+// of the activations in shared memory once (16-byte loads), then each of its 8 warps streams whole
 // tiles of 16 weight rows over the slice: per chunk of 64 columns, one 16-byte load per lane (512
 // contiguous bytes per warp, U chunks in flight), 4 k-steps of decode + ldmatrix of the activations
 // + mma. A warp keeps its own C fragments, so no block-wide reduction is needed. With more than one
@@ -145,21 +144,6 @@ __global__ void __launch_bounds__(kThreads) mma_kernel(const MmaParams p) {
   const int rows_staged = min(p.batch, NT * 8);
   char* base = reinterpret_cast<char*>(staged);
   char* zero = base + rows_staged * row_bytes;
-
-  // ---- ask L2 for this warp's first row tile over the slice, so that the weights' DRAM latency
-  // overlaps the staging below (at batch 1-16 a warp often has a single tile) ----
-  {
-    const int tile = static_cast<int>(blockIdx.x) * kWarps + warp;
-    if (tile < p.row_tiles) {
-      const std::int64_t chunk0 = static_cast<std::int64_t>(tile) * p.chunks;
-      for (int c = c_lo; c < c_hi; ++c) prefetch_l2(p.tiles + (chunk0 + c) * (kTileBytes / 16) + lane);
-      constexpr int kScaleBytes = static_cast<int>(sizeof(typename TileScales<KIND>::Word)) * 8;  // per chunk
-      const int scale_bytes = (c_hi - c_lo) * kScaleBytes;
-      for (int b = lane * 128; b < scale_bytes; b += 32 * 128) {
-        prefetch_l2(p.scales + (chunk0 + c_lo) * kScaleBytes + b);
-      }
-    }
-  }
 
   // ---- stage the slice: 16-byte loads, zeros past cols ----
   const std::int64_t k_lo = static_cast<std::int64_t>(c_lo) * kChunk;
