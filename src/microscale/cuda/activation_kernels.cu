@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
     } else if (scale > 0.0f) {
       // NVFP4 decides e2m1(RN(x / scale)) without dividing: seven thresholds per scale, compared with
       // |x| (e2m1_thresholds_dev; a division per element cost more than the rest of the encode).
-      float t[formats::e2m1_thresholds::kCount];
+      float t[7];
       e2m1_thresholds_dev(scale, t);
 #pragma unroll
       for (int i = 0; i < 8; ++i) word |= e2m1_code_by_thresholds_dev(v[i], t) << (4 * i);
