@@ -115,23 +115,18 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
     }
 
     std::uint32_t word = 0;
-    if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
-      // The IEEE quotient x / scale, as the CPU computes it: for a power-of-two scale the product with
-      // its exact reciprocal is the same correctly rounded value, and far cheaper (this kernel is
-      // bound by instruction issue, not by memory).
 #pragma unroll
-      for (int i = 0; i < 8; ++i) word |= e2m1_code_dev(__fmul_rn(v[i], inverse)) << (4 * i);
-    } else if (scale > 0.0f) {
-      // NVFP4 decides e2m1(RN(x / scale)) without dividing: seven thresholds per scale, compared with
-      // |x| (e2m1_thresholds_dev; a division per element cost more than the rest of the encode).
-      float t[7];
-      e2m1_thresholds_dev(scale, t);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) word |= e2m1_code_by_thresholds_dev(v[i], t) << (4 * i);
-    } else {
-      // A scale that underflowed to 0 (a huge global scale): the quotients are +-inf or NaN.
-#pragma unroll
-      for (int i = 0; i < 8; ++i) word |= e2m1_code_dev(__fdiv_rn(v[i], scale)) << (4 * i);
+    for (int i = 0; i < 8; ++i) {
+      // The IEEE quotient, as the CPU computes it. For MXFP4 the product with the exact reciprocal of
+      // the power-of-two scale is the same correctly rounded value, and far cheaper (ncu: this kernel
+      // was bound by its instruction issue, not by memory).
+      float q;
+      if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
+        q = __fmul_rn(v[i], inverse);
+      } else {
+        q = __fdiv_rn(v[i], scale);
+      }
+      word |= e2m1_code_dev(q) << (4 * i);
     }
     if (local < cols) {
       reinterpret_cast<std::uint32_t*>(codes + row * (cols / 2))[local / 8] = word;

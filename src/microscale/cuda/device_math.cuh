@@ -63,37 +63,6 @@ __device__ __forceinline__ std::uint32_t e2m1_code_dev(float q) {
   return (a_bits > 0x7F800000u ? 0u : magnitude) | ((q_bits >> 28) & 0x8u);
 }
 
-// The E2M1 code of RN(x / s) for a positive finite FP32 s, decided by comparing |x| with seven
-// thresholds of s instead of dividing. RN is monotone and every E2M1 midpoint m (0.25, 0.75, ..., 5)
-// has an even significand, so RN(y) > m <=> y > m + u/2 and RN(y) >= m <=> y >= m - d/2 (u, d the
-// FP32 gaps above / below m; a tie at those points goes to the even m). With y = |x| / s these read
-// |x| > b s or |x| >= b s for the boundary b; b has at most 25 significant bits and s 24, so b s is
-// exact in FP64, and for FP32 |x|: |x| > P <=> |x| > RD(P), |x| >= P <=> |x| >= RU(P) (the FP64 ->
-// FP32 conversions rounding down / up, which also cover P beyond FLT_MAX or below the subnormals).
-// Proven and tested against the IEEE division for every E4M3 and E8M0 scale in commit 06d4c6d; the
-// GPU checks compare the kernel with the CPU quantizer bit for bit.
-__device__ __forceinline__ void e2m1_thresholds_dev(float s, float (&t)[7]) {
-  const double d = static_cast<double>(s);
-  t[0] = __double2float_rd(__dmul_rn(0.25 + 0x1p-26, d));  // strict: |x| > t
-  t[1] = __double2float_ru(__dmul_rn(0.75 - 0x1p-25, d));  // |x| >= t
-  t[2] = __double2float_rd(__dmul_rn(1.25 + 0x1p-24, d));
-  t[3] = __double2float_ru(__dmul_rn(1.75 - 0x1p-24, d));
-  t[4] = __double2float_rd(__dmul_rn(2.5 + 0x1p-23, d));
-  t[5] = __double2float_ru(__dmul_rn(3.5 - 0x1p-23, d));
-  t[6] = __double2float_rd(__dmul_rn(5.0 + 0x1p-22, d));
-}
-
-// The code of x under those thresholds: e2m1_code_dev(RN(x / s)) for every x (NaN -> 0, as the
-// quotient NaN gets magnitude 0 and the GPU's NaN has no sign).
-__device__ __forceinline__ std::uint32_t e2m1_code_by_thresholds_dev(float x, const float (&t)[7]) {
-  const float a = fabsf(x);
-  const std::uint32_t magnitude = (a > t[0]) + (a >= t[1]) + (a > t[2]) + (a >= t[3]) + (a > t[4]) + (a >= t[5]) +
-                                  (a > t[6]);
-  const std::uint32_t x_bits = static_cast<std::uint32_t>(__float_as_int(x));
-  const std::uint32_t sign = (x_bits & 0x7FFFFFFFu) > 0x7F800000u ? 0u : (x_bits >> 28) & 0x8u;
-  return magnitude | sign;
-}
-
 // Two E2M1 nibbles at bit 0 and bit 16 of `w` as an FP16 pair scaled by 2^-14: the 3 magnitude bits
 // become FP16 exponent/mantissa bits [11:9] (E2M1's subnormal 0.5 lands on FP16's subnormal range,
 // so no special case), the sign goes to bit 15. Three integer operations for two weights; the
