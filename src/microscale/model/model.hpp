@@ -35,6 +35,20 @@ enum class LinearKind { q, k, v, o, gate, up, down };
 inline constexpr LinearKind kAllLinearKinds[] = {LinearKind::q,    LinearKind::k,  LinearKind::v,   LinearKind::o,
                                                  LinearKind::gate, LinearKind::up, LinearKind::down};
 const char* linear_name(LinearKind kind);  // "self_attn.q_proj", ..., "mlp.down_proj" (HF tensor names)
+
+// The linears of a decoder layer grouped by the input they read, in the order a layer computes them:
+// q/k/v, o, gate/up, down. Engines fuse the groups of several linears into one matmul (so NVFP4
+// members must share one tensor scale), and sequential calibration quantizes group by group.
+struct InputGroup {
+  std::span<const LinearKind> kinds;
+  bool mlp;
+};
+inline constexpr LinearKind kAttentionInputs[] = {LinearKind::q, LinearKind::k, LinearKind::v};
+inline constexpr LinearKind kAttentionOutput[] = {LinearKind::o};
+inline constexpr LinearKind kMlpInputs[] = {LinearKind::gate, LinearKind::up};
+inline constexpr LinearKind kMlpOutput[] = {LinearKind::down};
+inline constexpr InputGroup kInputGroups[] = {
+    {kAttentionInputs, false}, {kAttentionOutput, false}, {kMlpInputs, true}, {kMlpOutput, true}};
 // A linear's weight [out, in] and whether it carries a bias, as the architecture defines it.
 struct LinearShape {
   std::int64_t out = 0;

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "microscale/core/error.hpp"
@@ -15,6 +16,7 @@
 #include "microscale/formats/quantize.hpp"
 #include "microscale/io/safetensors.hpp"
 #include "microscale/io/json_file.hpp"
+#include "microscale/model/model.hpp"
 #include "microscale/pipeline/sequential.hpp"
 #include "microscale/quantizers/gptq.hpp"
 
@@ -50,12 +52,16 @@ std::vector<std::byte> bf16_bytes(std::span<const float> values) {
   return out;
 }
 
-// Linears that engines fuse into one matmul (q/k/v, gate/up) must share NVFP4's tensor scale.
+// Linears that engines fuse into one matmul (model::kInputGroups of several members: q/k/v, gate/up)
+// must share NVFP4's tensor scale: the key names the layer and the group.
 std::string fused_group_key(const std::string& name) {
-  for (const auto& [part, group] : {std::pair{"q_proj", "qkv"}, {"k_proj", "qkv"}, {"v_proj", "qkv"},
-                                    {"gate_proj", "gate_up"}, {"up_proj", "gate_up"}}) {
-    const auto at = name.rfind(part);
-    if (at != std::string::npos) return name.substr(0, at) + group;
+  for (std::size_t g = 0; g < std::size(model::kInputGroups); ++g) {
+    const model::InputGroup& group = model::kInputGroups[g];
+    if (group.kinds.size() < 2) continue;
+    for (const model::LinearKind kind : group.kinds) {
+      const auto at = name.rfind(model::linear_name(kind));
+      if (at != std::string::npos) return fmt::format("{}group{}", name.substr(0, at), g);
+    }
   }
   return name;
 }

@@ -1,7 +1,6 @@
 #include "microscale/pipeline/sequential.hpp"
 
 #include <algorithm>
-#include <array>
 #include <optional>
 
 #include "microscale/core/error.hpp"
@@ -28,17 +27,6 @@ namespace microscale::pipeline {
 namespace {
 
 using model::LinearKind;
-
-// Linears that read the same input, quantized together in this order ("true sequential" GPTQ: each
-// group is calibrated on the inputs produced by the groups before it, already quantized).
-struct LinearGroup {
-  std::vector<LinearKind> kinds;
-  bool mlp;
-};
-const std::array<LinearGroup, 4> kGroups = {{{{LinearKind::q, LinearKind::k, LinearKind::v}, false},
-                                             {{LinearKind::o}, false},
-                                             {{LinearKind::gate, LinearKind::up}, true},
-                                             {{LinearKind::down}, true}}};
 
 std::string weight_name(int layer, LinearKind kind) {
   return fmt::format("model.layers.{}.{}.weight", layer, model::linear_name(kind));
@@ -166,7 +154,9 @@ QuantizedLinears quantize_calibrated(const io::Checkpoint& checkpoint, const std
     std::optional<model::LayerWeights> original;
     if (c.qep) original = net.layer(layer);  // the full-precision stream runs through these
 
-    for (const LinearGroup& group : kGroups) {
+    // Each group is calibrated on the inputs the groups before it produce, already quantized ("true
+    // sequential" GPTQ).
+    for (const model::InputGroup& group : model::kInputGroups) {
       const LinearKind input_kind = group.kinds.front();
       const std::int64_t dim = net.layer(layer).linear(input_kind).in_features();
       quantizers::InputStatistics stats(dim, c.qep, products.get());
