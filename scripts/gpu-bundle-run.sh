@@ -13,6 +13,7 @@
 #   5. kernels                   fp4_driver --checks, then --bench (the FP4 kernel table), when packed
 #   6. profile                   ncu on fp4_driver --profile (W4A16 and rotate-quantize kernels; not default)
 # STAGES="test eval decode gptq kernels" (the default) selects stages, e.g. STAGES="decode gptq".
+# BENCH_SECTIONS=w4a16,hadamard,activations (default: all) limits the kernel benchmark's tables.
 # Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
 set -uo pipefail
 
@@ -135,7 +136,8 @@ fi
 if want kernels && [[ -x "$HERE/bin/fp4_driver" ]]; then
   stage "fp4_driver --checks" 300 "$OUT/fp4_checks.log" "$HERE/bin/fp4_driver" --checks
   grep -E "^FAIL|^checks:" "$OUT/fp4_checks.log" >> "$SUMMARY"
-  stage "fp4_driver --bench" 600 "$OUT/fp4_bench.log" "$HERE/bin/fp4_driver" --bench --out "$OUT/fp4_bench.md"
+  stage "fp4_driver --bench" 600 "$OUT/fp4_bench.log" "$HERE/bin/fp4_driver" --bench \
+    ${BENCH_SECTIONS:+--sections "$BENCH_SECTIONS"} --out "$OUT/fp4_bench.md"
 fi
 
 # 6. ncu on the W4A16 and rotate-and-quantize kernels (speed of light, occupancy, warp stalls, memory).

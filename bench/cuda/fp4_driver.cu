@@ -3,7 +3,8 @@
 // library's Debian dependencies; the CPU references are the real formats/rotation sources.
 //
 //   fp4_driver --checks [--quick]        run the checks, exit 1 if any fails
-//   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE)
+//   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE);
+//              [--sections LIST]         only some tables: w4a16 (with the launch sweep), hadamard, activations
 //   fp4_driver --profile                 a few plain W4A16 launches to run under ncu
 #include <algorithm>
 #include <cstdarg>
@@ -128,7 +129,28 @@ constexpr double kL2Flush = 160.0 * 1024 * 1024;  // rotate copies until this ma
 
 int copies_for(double bytes) { return std::clamp(static_cast<int>(kL2Flush / bytes) + 1, 1, 20); }
 
-int run_bench(const char* out_path) {
+// Which tables --bench prints (--sections w4a16,hadamard,activations; all by default): the GPU
+// machine is scarce, so a run can time only what a change touched.
+struct Sections {
+  bool w4a16 = true, hadamard = true, activations = true;
+};
+
+bool parse_sections(const std::string& list, Sections& s) {
+  s = Sections{false, false, false};
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    const std::string name = list.substr(at, comma - at);
+    if (name == "w4a16") s.w4a16 = true;
+    else if (name == "hadamard") s.hadamard = true;
+    else if (name == "activations") s.activations = true;
+    else return false;
+    at = comma + 1;
+  }
+  return true;
+}
+
+int run_bench(const char* out_path, const Sections& sections) {
   Markdown md;
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -163,209 +185,215 @@ int run_bench(const char* out_path) {
                           {"70B gate/up", 28672, 8192}, {"70B down", 8192, 28672}};
   const std::int64_t batches[] = {1, 4, 16, 64, 2048};
 
-  md.line("## W4A16 linear y = x W^T (BF16 x and y, FP32 accumulation)");
-  md.line("%s", "");
-  md.line("FP4 paths: `tc` = the tensor-core kernel on the tile layout (batch <= 64 per pass); `gemv` = the FP32 GEMV on "
-          "the row layout (batch <= 16 per pass; batch 64 = 4 passes); `deq+cuBLAS` = dequantize the FP4 weight to BF16 "
-          "and call cuBLAS (the large-batch path; timed together). GB/s counts weights (codes + scales), x and y once; "
-          "speedup = cuBLAS BF16 time / FP4 time.");
-  md.line("%s", "");
-  md.line("| shape | N x K | batch | cuBLAS BF16 us | MXFP4 us | MXFP4 GB/s | of copy | speedup | NVFP4 us | NVFP4 GB/s | "
-          "of copy | speedup | path | MXFP4 gemv speedup | NVFP4 gemv speedup |");
-  md.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-  for (const Shape& s : shapes) {
-    const double bf16_bytes = 2.0 * s.n * s.k;
-    const int bf16_copies = copies_for(bf16_bytes);
-    std::vector<mc::DeviceArray<std::uint16_t>> wb;
-    for (int c = 0; c < bf16_copies; ++c) {
-      wb.emplace_back(static_cast<std::size_t>(s.n * s.k));
-      const auto host = random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f);
-      wb.back().upload(host);
-    }
-    // [format][layout: 0 rows, 1 tiles] copies of the weight
-    std::vector<mc::Fp4Weight> wq[2][2];
-    const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
-    for (int f = 0; f < 2; ++f) {
-      for (int layout = 0; layout < 2; ++layout) {
-        mc::Fp4Weight probe = random_fp4(fmts[f], s.n, s.k, 5);
-        const int c = copies_for(static_cast<double>(probe.bytes()));
-        wq[f][layout].push_back(std::move(probe));
-        for (int i = 1; i < c; ++i) wq[f][layout].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
-        if (layout == 1)
-          for (auto& w : wq[f][layout]) CK(mc::to_mma_layout(w, stream) ? cudaSuccess : cudaErrorInvalidValue);
+  if (sections.w4a16) {
+    md.line("## W4A16 linear y = x W^T (BF16 x and y, FP32 accumulation)");
+    md.line("%s", "");
+    md.line("FP4 paths: `tc` = the tensor-core kernel on the tile layout (batch <= 64 per pass); `gemv` = the FP32 GEMV on "
+            "the row layout (batch <= 16 per pass; batch 64 = 4 passes); `deq+cuBLAS` = dequantize the FP4 weight to BF16 "
+            "and call cuBLAS (the large-batch path; timed together). GB/s counts weights (codes + scales), x and y once; "
+            "speedup = cuBLAS BF16 time / FP4 time.");
+    md.line("%s", "");
+    md.line("| shape | N x K | batch | cuBLAS BF16 us | MXFP4 us | MXFP4 GB/s | of copy | speedup | NVFP4 us | NVFP4 GB/s | "
+            "of copy | speedup | path | MXFP4 gemv speedup | NVFP4 gemv speedup |");
+    md.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (const Shape& s : shapes) {
+      const double bf16_bytes = 2.0 * s.n * s.k;
+      const int bf16_copies = copies_for(bf16_bytes);
+      std::vector<mc::DeviceArray<std::uint16_t>> wb;
+      for (int c = 0; c < bf16_copies; ++c) {
+        wb.emplace_back(static_cast<std::size_t>(s.n * s.k));
+        const auto host = random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f);
+        wb.back().upload(host);
       }
-    }
-    mc::DeviceArray<std::uint16_t> scratch(static_cast<std::size_t>(s.n * s.k));  // dequantized weight
-    for (std::int64_t batch : batches) {
-      const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
-      mc::DeviceArray<std::uint16_t> x(xh.size()), y(static_cast<std::size_t>(batch * s.n));
-      x.upload(xh);
-      const double t_blas = time_us(stream, [&](int i) {
-        blas.gemm_bf16(x.data(), wb[i % wb.size()].data(), batch, s.n, s.k, y.data(), stream);
-      });
-      double t[2], gbs[2], t_gemv[2] = {0, 0};
-      const bool small = batch <= 64;
+      // [format][layout: 0 rows, 1 tiles] copies of the weight
+      std::vector<mc::Fp4Weight> wq[2][2];
+      const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
       for (int f = 0; f < 2; ++f) {
-        const auto& tiles = wq[f][1];
-        if (small) {
-          t[f] = time_us(stream, [&](int i) {
-            mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
-          });
-          const auto& rows = wq[f][0];
-          t_gemv[f] = time_us(stream, [&](int i) {
-            mc::gemv_w4a16(rows[i % rows.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
-          });
-        } else {
-          t[f] = time_us(stream, [&](int i) {
-            mc::dequantize_bf16(tiles[i % tiles.size()], scratch.data(), stream);
-            blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
-          }, 5, 11);
+        for (int layout = 0; layout < 2; ++layout) {
+          mc::Fp4Weight probe = random_fp4(fmts[f], s.n, s.k, 5);
+          const int c = copies_for(static_cast<double>(probe.bytes()));
+          wq[f][layout].push_back(std::move(probe));
+          for (int i = 1; i < c; ++i) wq[f][layout].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
+          if (layout == 1)
+            for (auto& w : wq[f][layout]) CK(mc::to_mma_layout(w, stream) ? cudaSuccess : cudaErrorInvalidValue);
         }
-        const double bytes = static_cast<double>(wq[f][0][0].bytes()) + 2.0 * batch * (s.k + s.n);
-        gbs[f] = bytes / (t[f] * 1e3);
       }
-      char gemv_cols[64] = "| |";
-      if (small) std::snprintf(gemv_cols, sizeof gemv_cols, "| %.2fx | %.2fx |", t_blas / t_gemv[0], t_blas / t_gemv[1]);
-      md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f | %.0f%% | %.2fx | %.1f | %.0f | %.0f%% | %.2fx | %s %s", s.name,
-              static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
-              gbs[0], 100.0 * gbs[0] / copy_gbs, t_blas / t[0], t[1], gbs[1], 100.0 * gbs[1] / copy_gbs,
-              t_blas / t[1], small ? "tc" : "deq+cuBLAS", gemv_cols);
-      if (batch == 64) {
-        // The other large-batch option at batch 64, for the record.
-        double td[2];
-        for (int f = 0; f < 2; ++f) {
-          const auto& ws = wq[f][1];
-          td[f] = time_us(stream, [&](int i) {
-            mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
-            blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
-          }, 5, 11);
-        }
-        md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS | | |", s.name,
-                static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, td[0], t_blas / td[0], td[1],
-                t_blas / td[1]);
-      }
-      if (batch == 1 || batch == 16) {
-        // The tensor-core kernel's launch choices (MXFP4): the automatic ones against a sweep of K
-        // splits, with and without the software pipeline.
-        const auto& tiles = wq[0][1];
-        std::string sweep;
-        double best = 1e30;
-        std::string best_name;
-        for (bool pipelined : {true, false}) {
-          for (int splits : {1, 2, 4, 8, 16, 32}) {
-            if (splits > s.k / 64) break;
-            const double us = time_us(stream, [&](int i) {
-              mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream,
-                             mc::MmaTuning{splits, pipelined});
-            });
-            char buf[48];
-            std::snprintf(buf, sizeof buf, " %s%d: %.1f;", pipelined ? "p" : "", splits, us);
-            sweep += buf;
-            if (us < best) best = us, best_name = std::string(pipelined ? "p" : "") + std::to_string(splits);
-          }
-        }
-        const double pipelined_auto = time_us(stream, [&](int i) {
-          mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream,
-                         mc::MmaTuning{0, true});
-        });
-        splits_md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %s (%.1f us) |%s", s.name, static_cast<long long>(s.n),
-                       static_cast<long long>(s.k), static_cast<long long>(batch), t[0], pipelined_auto,
-                       best_name.c_str(), best, sweep.c_str());
-      }
-    }
-  }
-  md.line("%s", "");
-  md.line("### Launch choices of the tensor-core kernel (MXFP4): automatic vs a sweep");
-  md.line("%s", "");
-  md.line("Sweep entries are K splits, `p` = software-pipelined (not the default: slower in most shapes), times in us.");
-  md.line("%s", "");
-  md.line("| shape | N x K | batch | auto (default, not pipelined) us | auto (pipelined) us | best | sweep |");
-  md.line("|---|---|---|---|---|---|---|");
-  md.text += splits_md.text;
-  std::printf("%s", splits_md.text.c_str());
-  md.line("%s", "");
-
-  // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
-  md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV or tensor cores");
-  md.line("%s", "");
-  md.line("| shape | N x K | batch | format | GEMV only us | GEMV fused us | hadamard + GEMV us | tc only us | "
-          "hadamard + tc us | hadamard alone us |");
-  md.line("|---|---|---|---|---|---|---|---|---|---|");
-  const Shape rot_shapes[] = {{"8B gate/up", 14336, 4096}, {"8B down", 4096, 14336}, {"70B down", 8192, 28672}};
-  for (const Shape& s : rot_shapes) {
-    const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 42}, s.k);
-    for (Format f : {Format::mxfp4, Format::nvfp4}) {
-      std::vector<mc::Fp4Weight> ws, wt;
-      mc::Fp4Weight probe = random_fp4(f, s.n, s.k, 3);
-      const int c = copies_for(static_cast<double>(probe.bytes()));
-      ws.push_back(std::move(probe));
-      for (int i = 1; i < c; ++i) ws.push_back(random_fp4(f, s.n, s.k, 3 + i));
-      for (int i = 0; i < c; ++i) {
-        wt.push_back(random_fp4(f, s.n, s.k, 3 + i));
-        CK(mc::to_mma_layout(wt.back(), stream) ? cudaSuccess : cudaErrorInvalidValue);
-      }
-      for (std::int64_t batch : {1, 16}) {
+      mc::DeviceArray<std::uint16_t> scratch(static_cast<std::size_t>(s.n * s.k));  // dequantized weight
+      for (std::int64_t batch : batches) {
         const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
-        mc::DeviceArray<std::uint16_t> x(xh.size()), xr(xh.size()), y(static_cast<std::size_t>(batch * s.n));
+        mc::DeviceArray<std::uint16_t> x(xh.size()), y(static_cast<std::size_t>(batch * s.n));
         x.upload(xh);
-        auto gemv = [&](const std::vector<mc::Fp4Weight>& w, const mc::DeviceRotation* r) {
-          return time_us(stream, [&](int i) {
-            mc::gemv_w4a16(w[i % w.size()], x.data(), batch, y.data(), r, workspace, stream);
+        const double t_blas = time_us(stream, [&](int i) {
+          blas.gemm_bf16(x.data(), wb[i % wb.size()].data(), batch, s.n, s.k, y.data(), stream);
+        });
+        double t[2], gbs[2], t_gemv[2] = {0, 0};
+        const bool small = batch <= 64;
+        for (int f = 0; f < 2; ++f) {
+          const auto& tiles = wq[f][1];
+          if (small) {
+            t[f] = time_us(stream, [&](int i) {
+              mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+            });
+            const auto& rows = wq[f][0];
+            t_gemv[f] = time_us(stream, [&](int i) {
+              mc::gemv_w4a16(rows[i % rows.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+            });
+          } else {
+            t[f] = time_us(stream, [&](int i) {
+              mc::dequantize_bf16(tiles[i % tiles.size()], scratch.data(), stream);
+              blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
+            }, 5, 11);
+          }
+          const double bytes = static_cast<double>(wq[f][0][0].bytes()) + 2.0 * batch * (s.k + s.n);
+          gbs[f] = bytes / (t[f] * 1e3);
+        }
+        char gemv_cols[64] = "| |";
+        if (small) std::snprintf(gemv_cols, sizeof gemv_cols, "| %.2fx | %.2fx |", t_blas / t_gemv[0], t_blas / t_gemv[1]);
+        md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f | %.0f%% | %.2fx | %.1f | %.0f | %.0f%% | %.2fx | %s %s", s.name,
+                static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
+                gbs[0], 100.0 * gbs[0] / copy_gbs, t_blas / t[0], t[1], gbs[1], 100.0 * gbs[1] / copy_gbs,
+                t_blas / t[1], small ? "tc" : "deq+cuBLAS", gemv_cols);
+        if (batch == 64) {
+          // The other large-batch option at batch 64, for the record.
+          double td[2];
+          for (int f = 0; f < 2; ++f) {
+            const auto& ws = wq[f][1];
+            td[f] = time_us(stream, [&](int i) {
+              mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
+              blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
+            }, 5, 11);
+          }
+          md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS | | |", s.name,
+                  static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, td[0], t_blas / td[0], td[1],
+                  t_blas / td[1]);
+        }
+        if (batch == 1 || batch == 16) {
+          // The tensor-core kernel's launch choices (MXFP4): the automatic ones against a sweep of K
+          // splits, with and without the software pipeline.
+          const auto& tiles = wq[0][1];
+          std::string sweep;
+          double best = 1e30;
+          std::string best_name;
+          for (bool pipelined : {true, false}) {
+            for (int splits : {1, 2, 4, 8, 16, 32}) {
+              if (splits > s.k / 64) break;
+              const double us = time_us(stream, [&](int i) {
+                mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream,
+                               mc::MmaTuning{splits, pipelined});
+              });
+              char buf[48];
+              std::snprintf(buf, sizeof buf, " %s%d: %.1f;", pipelined ? "p" : "", splits, us);
+              sweep += buf;
+              if (us < best) best = us, best_name = std::string(pipelined ? "p" : "") + std::to_string(splits);
+            }
+          }
+          const double pipelined_auto = time_us(stream, [&](int i) {
+            mc::gemv_w4a16(tiles[i % tiles.size()], x.data(), batch, y.data(), nullptr, workspace, stream,
+                           mc::MmaTuning{0, true});
           });
-        };
-        auto separate = [&](const std::vector<mc::Fp4Weight>& w) {
-          return time_us(stream, [&](int i) {
-            mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream);
-            mc::gemv_w4a16(w[i % w.size()], xr.data(), batch, y.data(), nullptr, workspace, stream);
-          });
-        };
-        const double alone = time_us(stream, [&](int) { mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream); });
-        md.line("| %s | %lldx%lld | %lld | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", s.name,
-                static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch),
-                std::string(ms::formats::format_name(f)).c_str(), gemv(ws, nullptr), gemv(ws, &rot), separate(ws),
-                gemv(wt, nullptr), separate(wt), alone);
+          splits_md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %s (%.1f us) |%s", s.name, static_cast<long long>(s.n),
+                         static_cast<long long>(s.k), static_cast<long long>(batch), t[0], pipelined_auto,
+                         best_name.c_str(), best, sweep.c_str());
+        }
       }
     }
-  }
-  md.line("%s", "");
+    md.line("%s", "");
+    md.line("### Launch choices of the tensor-core kernel (MXFP4): automatic vs a sweep");
+    md.line("%s", "");
+    md.line("Sweep entries are K splits, `p` = software-pipelined (not the default: slower in most shapes), times in us.");
+    md.line("%s", "");
+    md.line("| shape | N x K | batch | auto (default, not pipelined) us | auto (pipelined) us | best | sweep |");
+    md.line("|---|---|---|---|---|---|---|");
+    md.text += splits_md.text;
+    std::printf("%s", splits_md.text.c_str());
+    md.line("%s", "");
 
-  // ---- bandwidth of the activation kernels on a large input ----
-  md.line("## Activation kernels on 8192 x 8192 BF16 (bandwidth)");
-  md.line("%s", "");
-  md.line("| kernel | us | GB/s | of copy |");
-  md.line("|---|---|---|---|");
-  {
-    const std::int64_t rows = 8192, cols = 8192;
-    const std::size_t n = static_cast<std::size_t>(rows * cols);
-    std::vector<mc::DeviceArray<std::uint16_t>> xs;
-    for (int c = 0; c < 2; ++c) {
-      xs.emplace_back(n);
-      xs.back().upload(random_bf16(n, 100 + c, 1.0f));
+  }
+  if (sections.hadamard) {
+    // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
+    md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV or tensor cores");
+    md.line("%s", "");
+    md.line("| shape | N x K | batch | format | GEMV only us | GEMV fused us | hadamard + GEMV us | tc only us | "
+            "hadamard + tc us | hadamard alone us |");
+    md.line("|---|---|---|---|---|---|---|---|---|---|");
+    const Shape rot_shapes[] = {{"8B gate/up", 14336, 4096}, {"8B down", 4096, 14336}, {"70B down", 8192, 28672}};
+    for (const Shape& s : rot_shapes) {
+      const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 42}, s.k);
+      for (Format f : {Format::mxfp4, Format::nvfp4}) {
+        std::vector<mc::Fp4Weight> ws, wt;
+        mc::Fp4Weight probe = random_fp4(f, s.n, s.k, 3);
+        const int c = copies_for(static_cast<double>(probe.bytes()));
+        ws.push_back(std::move(probe));
+        for (int i = 1; i < c; ++i) ws.push_back(random_fp4(f, s.n, s.k, 3 + i));
+        for (int i = 0; i < c; ++i) {
+          wt.push_back(random_fp4(f, s.n, s.k, 3 + i));
+          CK(mc::to_mma_layout(wt.back(), stream) ? cudaSuccess : cudaErrorInvalidValue);
+        }
+        for (std::int64_t batch : {1, 16}) {
+          const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
+          mc::DeviceArray<std::uint16_t> x(xh.size()), xr(xh.size()), y(static_cast<std::size_t>(batch * s.n));
+          x.upload(xh);
+          auto gemv = [&](const std::vector<mc::Fp4Weight>& w, const mc::DeviceRotation* r) {
+            return time_us(stream, [&](int i) {
+              mc::gemv_w4a16(w[i % w.size()], x.data(), batch, y.data(), r, workspace, stream);
+            });
+          };
+          auto separate = [&](const std::vector<mc::Fp4Weight>& w) {
+            return time_us(stream, [&](int i) {
+              mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream);
+              mc::gemv_w4a16(w[i % w.size()], xr.data(), batch, y.data(), nullptr, workspace, stream);
+            });
+          };
+          const double alone = time_us(stream, [&](int) { mc::hadamard_bf16(rot, x.data(), xr.data(), batch, s.k, stream); });
+          md.line("| %s | %lldx%lld | %lld | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |", s.name,
+                  static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch),
+                  std::string(ms::formats::format_name(f)).c_str(), gemv(ws, nullptr), gemv(ws, &rot), separate(ws),
+                  gemv(wt, nullptr), separate(wt), alone);
+        }
+      }
     }
-    mc::DeviceArray<std::uint16_t> y(n);
-    mc::DeviceArray<std::uint8_t> codes(n / 2), scales(n / 16);
-    auto report = [&](const char* name, double us, double bytes) {
-      const double g = bytes / (us * 1e3);
-      md.line("| %s | %.1f | %.0f | %.0f%% |", name, us, g, 100.0 * g / copy_gbs);
-    };
-    for (int block : {16, 32, 64, 128, 256}) {
-      const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{block, true, 1}, cols);
-      const double us = time_us(stream, [&](int i) { mc::hadamard_bf16(rot, xs[i % 2].data(), y.data(), rows, cols, stream); }, 10, 15);
-      const std::string name = "hadamard b=" + std::to_string(block) + " (bf16 -> bf16)";
-      report(name.c_str(), us, 4.0 * n);
-    }
-    const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 1}, cols);
-    for (Format f : {Format::mxfp4, Format::nvfp4}) {
-      const double group = f == Format::mxfp4 ? 32.0 : 16.0;
-      const double bytes = 2.0 * n + n / 2.0 + n / group;
-      for (bool rotate : {false, true}) {
-        const double us = time_us(stream, [&](int i) {
-          mc::rotate_quantize(xs[i % 2].data(), rows, cols, rotate ? &rot : nullptr, f, 100.0f, codes.data(),
-                              scales.data(), stream);
-        }, 10, 15);
-        const std::string name = std::string(rotate ? "rotate(b=128)+quantize " : "quantize ") +
-                                 std::string(ms::formats::format_name(f));
-        report(name.c_str(), us, bytes);
+    md.line("%s", "");
+
+  }
+  if (sections.activations) {
+    // ---- bandwidth of the activation kernels on a large input ----
+    md.line("## Activation kernels on 8192 x 8192 BF16 (bandwidth)");
+    md.line("%s", "");
+    md.line("| kernel | us | GB/s | of copy |");
+    md.line("|---|---|---|---|");
+    {
+      const std::int64_t rows = 8192, cols = 8192;
+      const std::size_t n = static_cast<std::size_t>(rows * cols);
+      std::vector<mc::DeviceArray<std::uint16_t>> xs;
+      for (int c = 0; c < 2; ++c) {
+        xs.emplace_back(n);
+        xs.back().upload(random_bf16(n, 100 + c, 1.0f));
+      }
+      mc::DeviceArray<std::uint16_t> y(n);
+      mc::DeviceArray<std::uint8_t> codes(n / 2), scales(n / 16);
+      auto report = [&](const char* name, double us, double bytes) {
+        const double g = bytes / (us * 1e3);
+        md.line("| %s | %.1f | %.0f | %.0f%% |", name, us, g, 100.0 * g / copy_gbs);
+      };
+      for (int block : {16, 32, 64, 128, 256}) {
+        const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{block, true, 1}, cols);
+        const double us = time_us(stream, [&](int i) { mc::hadamard_bf16(rot, xs[i % 2].data(), y.data(), rows, cols, stream); }, 10, 15);
+        const std::string name = "hadamard b=" + std::to_string(block) + " (bf16 -> bf16)";
+        report(name.c_str(), us, 4.0 * n);
+      }
+      const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 1}, cols);
+      for (Format f : {Format::mxfp4, Format::nvfp4}) {
+        const double group = f == Format::mxfp4 ? 32.0 : 16.0;
+        const double bytes = 2.0 * n + n / 2.0 + n / group;
+        for (bool rotate : {false, true}) {
+          const double us = time_us(stream, [&](int i) {
+            mc::rotate_quantize(xs[i % 2].data(), rows, cols, rotate ? &rot : nullptr, f, 100.0f, codes.data(),
+                                scales.data(), stream);
+          }, 10, 15);
+          const std::string name = std::string(rotate ? "rotate(b=128)+quantize " : "quantize ") +
+                                   std::string(ms::formats::format_name(f));
+          report(name.c_str(), us, bytes);
+        }
       }
     }
   }
@@ -419,6 +447,7 @@ int run_profile() {
 
 int main(int argc, char** argv) {
   bool checks = false, bench = false, quick = false, profile = false;
+  Sections sections;
   const char* out = nullptr;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--checks")) checks = true;
@@ -426,8 +455,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--profile")) profile = true;
     else if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    else if (!std::strcmp(argv[i], "--sections") && i + 1 < argc && parse_sections(argv[i + 1], sections)) ++i;
     else {
-      std::fprintf(stderr, "usage: %s [--checks [--quick]] [--bench [--out FILE]] [--profile]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--checks [--quick]] [--bench [--sections w4a16,hadamard,activations] [--out FILE]] "
+                   "[--profile]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -439,7 +472,7 @@ int main(int argc, char** argv) {
   try {
     int rc = 0;
     if (checks) rc |= run_checks(quick);
-    if (bench) rc |= run_bench(out);
+    if (bench) rc |= run_bench(out, sections);
     if (profile) rc |= run_profile();
     return rc;
   } catch (const std::exception& e) {
