@@ -211,7 +211,7 @@ TEST_P(WpTinyGguf, TokenizerRoundTrips) {
 TEST_P(WpTinyGguf, PythonGgufPackageDecodesTheSameFloats) {
   const Exported& e = exported(GetParam());
   testing::TempDir out;
-  const auto r = run_command(std::string("PYTHONPATH=") + q(MICROSCALE_PYDEPS_DIR) + " python3 " +
+  const auto r = run_command(std::string("PYTHONPATH=") + q(MICROSCALE_PYDEPS_DIR) + " " + MICROSCALE_TEST_PYTHON + " " +
                              q(kRoot / "tools/gguf_dequantize.py") + " " + q(e.file) + " " + q(out.path()));
   if (r.exit_code == 3 || r.exit_code == 127) {
     GTEST_SKIP() << "the Python gguf package is not available (run scripts/install-deps.sh, which installs "
