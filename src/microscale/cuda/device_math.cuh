@@ -8,6 +8,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "microscale/cuda/item_cursor.hpp"
+
 namespace microscale::cuda::detail {
 
 // ---- scale codecs (same results as formats::e8m0_to_float / e4m3_to_float / e4m3_from_float) ----
@@ -108,29 +110,6 @@ __device__ __forceinline__ void warp_hadamard8(float (&v)[8], int block) {
     }
   }
 }
-
-// A grid-stride walk over items (outer, inner), inner in [0, inner_count), advanced without dividing:
-// a 64-bit division per item costs more instructions than the memory-bound kernels spend on a
-// lane's share of the item.
-struct ItemCursor {
-  std::int64_t outer;
-  std::int64_t inner;
-  std::int64_t inner_count;
-  std::int64_t step_outer;
-  std::int64_t step_inner;
-
-  __device__ ItemCursor(std::int64_t first, std::int64_t step, std::int64_t count)
-      : outer(first / count), inner(first % count), inner_count(count), step_outer(step / count),
-        step_inner(step % count) {}
-  __device__ void advance() {
-    outer += step_outer;
-    inner += step_inner;
-    if (inner >= inner_count) {
-      inner -= inner_count;
-      ++outer;
-    }
-  }
-};
 
 __device__ __forceinline__ void bf16x8_to_float(const uint4& raw, float (&v)[8]) {
   const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
