@@ -21,6 +21,7 @@
 
 #if defined(MICROSCALE_HAVE_CUDA)
 #include "microscale/cuda/gpu_model.hpp"
+#include "llama_shapes.hpp"
 #endif
 
 namespace {
@@ -28,27 +29,6 @@ namespace {
 #if defined(MICROSCALE_HAVE_CUDA)
 using microscale::cuda::GpuModel;
 using microscale::formats::Format;
-
-microscale::model::ModelConfig llama3_8b(int layers) {
-  microscale::model::ModelConfig c;
-  c.model_type = "llama";
-  c.hidden_size = 4096;
-  c.intermediate_size = 14336;
-  c.num_layers = layers;
-  c.num_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 128;
-  c.vocab_size = 128256;
-  c.max_position_embeddings = 131072;
-  c.rms_norm_eps = 1e-5;
-  c.rope.type = microscale::model::RopeType::llama3;
-  c.rope.theta = 500000.0;
-  c.rope.factor = 8.0;
-  c.rope.low_freq_factor = 1.0;
-  c.rope.high_freq_factor = 4.0;
-  c.rope.original_max_position_embeddings = 8192;
-  return c;
-}
 
 struct Row {
   std::string name;
@@ -103,7 +83,7 @@ int main(int argc, char** argv) {
   return 1;
 #else
   try {
-    const auto config = llama3_8b(layers);
+    const auto config = microscale::bench::llama3_8b_config(layers);
     std::vector<Row> rows;
     std::string device;
     using microscale::cuda::Fp4Kernels;

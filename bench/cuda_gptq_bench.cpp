@@ -28,18 +28,13 @@
 #include "microscale/cuda/gptq_device.hpp"
 #include "microscale/cuda/statistics_device.hpp"
 #include "microscale/quantizers/gptq.hpp"
+#include "llama_shapes.hpp"
 #include "microscale/quantizers/hessian_ops.hpp"
 #include "microscale/quantizers/statistics.hpp"
 
 namespace {
 
 using namespace microscale;
-
-struct Linear {
-  const char* name;
-  std::int64_t rows, cols;
-  int hessian;  // 0: hidden-size input (q/k/v/gate/up, o is separate), see make_hessians
-};
 
 Matrix random_matrix(std::int64_t rows, std::int64_t cols, std::uint32_t seed, float sigma) {
   std::mt19937 rng(seed);
@@ -134,9 +129,8 @@ int main(int argc, char** argv) {
   const formats::Format f = formats::parse_format(format);
   const formats::QuantSpec spec = formats::make_spec(f, f == formats::Format::mxfp4 ? 32 : 16, true, formats::ScaleSearch::mse);
   const rotation::RotationSpec rotation{f == formats::Format::mxfp4 ? 32 : 16, false, 0};
-  const Linear linears[] = {{"q_proj", 4096, 4096, 0},   {"k_proj", 1024, 4096, 0}, {"v_proj", 1024, 4096, 0},
-                            {"o_proj", 4096, 4096, 1},   {"gate_proj", 14336, 4096, 2},
-                            {"up_proj", 14336, 4096, 2}, {"down_proj", 4096, 14336, 3}};
+  const model::ModelConfig config = bench::llama3_8b_config(1);
+  const std::vector<bench::LayerLinear> linears = bench::layer_linears(config);
   const auto device_products = cuda::make_device_statistics_products();
   {
     // cuBLAS loads its kernels on first use: keep that one-off cost out of the timings.
@@ -151,11 +145,11 @@ int main(int argc, char** argv) {
     TimedStatistics t;
   };
   std::vector<StatisticsRow> statistics;
-  const std::pair<const char*, std::int64_t> inputs[] = {
-      {"q/k/v input", 4096}, {"o input", 4096}, {"gate/up input", 4096}, {"down input", 14336}};
+  const std::vector<bench::LayerInput> inputs = bench::layer_inputs(config);  // one Hessian per input group
   std::vector<Eigen::MatrixXd> hessians;
   for (std::size_t i = 0; i < std::size(inputs); ++i) {
-    const auto [name, dim] = inputs[i];
+    const std::int64_t dim = inputs[i].width;
+    const char* name = inputs[i].name.c_str();
     std::fprintf(stderr, "statistics of the %s (%lld x %lld)...\n", name, static_cast<long long>(tokens),
                  static_cast<long long>(dim));
     TimedStatistics t = timed_statistics(inputs_for(dim, tokens, static_cast<std::uint32_t>(i + 1), qep), *device_products);
@@ -175,9 +169,9 @@ int main(int argc, char** argv) {
       "| linear | shape | host s | GPU s | speedup | objective GPU / host |\n|---|---|---|---|---|---|\n",
       method, format, tokens, device_name());
   double host_total = 0, device_total = 0;
-  for (const Linear& l : linears) {
+  for (const bench::LayerLinear& l : linears) {
     const Matrix w = random_matrix(l.rows, l.cols, 100 + static_cast<std::uint32_t>(l.rows + l.cols), 0.02f);
-    const Eigen::MatrixXd& h = hessians[l.hessian];
+    const Eigen::MatrixXd& h = hessians[l.input];
     const auto run = [&](quantizers::GptqLinearAlgebra* algebra, double& seconds) {
       quantizers::GptqOptions options;
       options.linear_algebra = algebra;
@@ -199,7 +193,7 @@ int main(int argc, char** argv) {
     device_total += device_s;
     table += fmt::format("| {} | {}x{} | {:.2f} | {:.2f} | {:.2f}x | {:.9f} |\n", l.name, l.rows, l.cols, host_s,
                          device_s, host_s / device_s, objective_ratio);
-    std::fprintf(stderr, "%s done (host %.2f s, GPU %.2f s)\n", l.name, host_s, device_s);
+    std::fprintf(stderr, "%s done (host %.2f s, GPU %.2f s)\n", l.name.c_str(), host_s, device_s);
   }
   table += fmt::format("| **layer** | | {:.2f} | {:.2f} | {:.2f}x | |\n", host_total, device_total,
                        host_total / device_total);
