@@ -141,14 +141,8 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(const std::uint8_t
                                                               std::int64_t padded_cols, float global_scale,
                                                               std::uint16_t* out) {
   constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
-  // NVFP4: the 256 possible group scales E4M3 / global_scale, divided once per block.
-  __shared__ float nv_scales[KIND == 1 ? 256 : 1];
-  if constexpr (KIND == 1) {
-    for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads) {
-      nv_scales[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
-    }
-    __syncthreads();
-  }
+  __shared__ float nv_scales[KIND == 1 ? 256 : 1];  // NVFP4's scale quotients, once per block
+  if constexpr (KIND == 1) fill_nvfp4_scale_table(nv_scales, global_scale);
   const std::int64_t per_row = cols / 8;
   const std::int64_t n = rows * per_row;
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;

@@ -65,6 +65,44 @@ __device__ __forceinline__ std::uint32_t e2m1_code_dev(float q) {
   return (a_bits > 0x7F800000u ? 0u : magnitude) | ((q_bits >> 28) & 0x8u);
 }
 
+// NVFP4's 256 possible group scales E4M3(code) / global_scale into a block's shared table, each
+// divided once per block instead of once per weight (the dequantize kernels); the block must call it
+// whole (it ends with a barrier).
+__device__ __forceinline__ void fill_nvfp4_scale_table(float* table, float global_scale) {  // table[256]
+  for (int i = static_cast<int>(threadIdx.x); i < 256; i += static_cast<int>(blockDim.x)) {
+    table[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
+  }
+  __syncthreads();
+}
+
+// Split-K finish of the W4A16 kernels, called by a whole warp after it added its partial sums of
+// rows [row0, row0 + group_rows) for every activation row into `partial` (FP32, [batch, rows]): the
+// last of `splits` arrivals on `counter` rounds those sums to BF16 into y and leaves the sums and the
+// counter zeroed for the next call, so no second kernel runs. The fence orders this warp's atomics
+// before its arrival; the reader's fence orders the arrivals before its reads.
+__device__ __forceinline__ void finish_split_k_rows(float* partial, std::uint16_t* y, unsigned* counter,
+                                                    int splits, std::int64_t row0, int group_rows, int batch,
+                                                    std::int64_t rows) {
+  const int lane = static_cast<int>(threadIdx.x & 31u);
+  __threadfence();
+  __syncwarp();
+  unsigned previous = 0;
+  if (lane == 0) previous = atomicAdd(counter, 1u);
+  previous = __shfl_sync(0xFFFFFFFFu, previous, 0);
+  if (previous != static_cast<unsigned>(splits - 1)) return;
+  __threadfence();
+  for (int o = lane; o < group_rows * batch; o += 32) {
+    const std::int64_t row = row0 + o % group_rows;
+    if (row < rows) {
+      const std::int64_t at = static_cast<std::int64_t>(o / group_rows) * rows + row;
+      const __nv_bfloat16 b = __float2bfloat16_rn(__ldcg(partial + at));
+      y[at] = *reinterpret_cast<const std::uint16_t*>(&b);
+      __stcg(partial + at, 0.0f);
+    }
+  }
+  if (lane == 0) *counter = 0;
+}
+
 // Two E2M1 nibbles at bit 0 and bit 16 of `w` as an FP16 pair scaled by 2^-14: the 3 magnitude bits
 // become FP16 exponent/mantissa bits [11:9] (E2M1's subnormal 0.5 lands on FP16's subnormal range,
 // so no special case), the sign goes to bit 15. Three integer operations for two weights; the

@@ -267,27 +267,8 @@ __global__ void __launch_bounds__(kThreads) mma_kernel(const MmaParams p) {
       }
     }
     if (p.splits > 1) {
-      // The last slice to finish this row tile rounds its sums to BF16 and leaves the scratch and the
-      // counter zeroed for the next call (no second kernel). The fence orders this warp's atomics
-      // before its arrival; the reader's fence orders the arrivals before its reads.
-      __threadfence();
-      __syncwarp();
-      unsigned previous = 0;
-      if (lane == 0) previous = atomicAdd(p.arrivals + tile, 1u);
-      previous = __shfl_sync(0xFFFFFFFFu, previous, 0);
-      if (previous == static_cast<unsigned>(p.splits - 1)) {
-        __threadfence();
-        for (int o = lane; o < 16 * p.batch; o += 32) {
-          const std::int64_t row = static_cast<std::int64_t>(tile) * 16 + (o & 15);
-          if (row < p.rows) {
-            const std::int64_t at = static_cast<std::int64_t>(o >> 4) * p.rows + row;
-            const __nv_bfloat16 b = __float2bfloat16_rn(__ldcg(p.partial + at));
-            p.y[at] = *reinterpret_cast<const std::uint16_t*>(&b);
-            __stcg(p.partial + at, 0.0f);
-          }
-        }
-        if (lane == 0) p.arrivals[tile] = 0;
-      }
+      finish_split_k_rows(p.partial, p.y, p.arrivals + tile, p.splits, static_cast<std::int64_t>(tile) * 16, 16,
+                          p.batch, p.rows);
     }
   }
 }
@@ -348,15 +329,10 @@ __global__ void __launch_bounds__(kThreads) dequantize_mma_kernel(const uint4* t
                                                                   std::uint16_t* out) {
   constexpr int kPitch = kChunk + 8;  // BF16 elements per staged row (16 bytes of padding)
   __shared__ __align__(16) std::uint16_t staged[kWarps][16][kPitch];
-  // NVFP4: the 256 possible group scales E4M3 / global_scale, each divided once per block instead of
-  // once per weight pair (with the per-pair division NVFP4 dequantized at half MXFP4's speed).
+  // NVFP4: the scale quotients once per block (with one division per weight pair NVFP4 dequantized
+  // at half MXFP4's speed).
   __shared__ float nv_scales[KIND == 1 ? 256 : 1];
-  if constexpr (KIND == 1) {
-    for (int i = static_cast<int>(threadIdx.x); i < 256; i += kThreads) {
-      nv_scales[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
-    }
-    __syncthreads();
-  }
+  if constexpr (KIND == 1) fill_nvfp4_scale_table(nv_scales, global_scale);
   const int warp = static_cast<int>(threadIdx.x >> 5);
   const int lane = static_cast<int>(threadIdx.x & 31), g = lane >> 2, t = lane & 3;
   const std::int64_t row_tiles = (rows + 15) / 16;
