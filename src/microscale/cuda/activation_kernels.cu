@@ -93,7 +93,7 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
     for (int off = 1; off < kLanesPerGroup; off *= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, off));
 
     std::uint32_t scale_code;
-    float scale;
+    float scale = 0.0f;    // NVFP4 divides by it; MXFP4 multiplies by `inverse` instead
     float inverse = 0.0f;  // MXFP4: 1/scale, exact (a power of two)
     if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
       // OCP rule: exponent floor(log2(amax)) - 2, clamped to E8M0's range; all-zero groups get code 0.
@@ -104,7 +104,6 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
       } else {
         scale_code = 0;
       }
-      scale = e8m0_to_float_dev(scale_code);
       // 2^(127 - code): exponent field 254 - code, or the subnormal 2^-127 for code 254.
       inverse = scale_code == 254u ? __int_as_float(0x00400000) : __int_as_float(static_cast<int>((254u - scale_code) << 23));
     } else {
