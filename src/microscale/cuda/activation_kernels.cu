@@ -2,15 +2,19 @@
 // BF16 out), the fused rotate-and-quantize of activations to MXFP4/NVFP4, and the whole-weight
 // dequantization to BF16 (for the cuBLAS large-batch path).
 //
-// Rotation and quantization work on 256-element segments, one warp each, 8 consecutive elements per
-// lane (one 16-byte BF16 load). Hadamard blocks (b <= 256) and quantization groups (16 or 32) are
-// aligned to segments, so a block is transformed with register butterflies and warp shuffles, and a
-// group's absolute maximum needs shuffles among 2 (NVFP4) or 4 (MXFP4) lanes only.
+// A warp works on a segment of 32 E consecutive elements of a row, E per lane (16-byte BF16 loads).
+// Hadamard blocks (b <= 256) are aligned to segments, so a block is transformed with register
+// butterflies and warp shuffles. The plain rotation uses E = 8. Rotate-and-quantize uses E = 32: a
+// lane then holds a whole MXFP4 group (two NVFP4 groups), so the absolute maximum needs no shuffles,
+// and Hadamard 128 needs two shuffle stages instead of four. That kernel is bound by instruction
+// issue (ncu: SM issue about 80%, DRAM about 25% with E = 8), so everything per element is counted.
 #include <cstdint>
 
 #include <cuda_runtime.h>
 
+#include "microscale/cuda/device_facts.hpp"
 #include "microscale/cuda/device_math.cuh"
+#include "microscale/cuda/e2m1_encode.hpp"
 #include "microscale/cuda/launchers.hpp"
 
 namespace microscale::cuda::detail {
@@ -18,52 +22,64 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
+constexpr int kRotateLaneElements = 8;     // hadamard_kernel
+constexpr int kQuantizeLaneElements = 32;  // rotate_quantize_kernel
 
 int grid_for(std::int64_t items_per_warp_work) {
-  int device = 0, sms = 0;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
   const std::int64_t blocks = (items_per_warp_work + kWarps - 1) / kWarps;
-  const std::int64_t cap = static_cast<std::int64_t>(sms > 0 ? sms : 1) * 16;
+  const std::int64_t cap = static_cast<std::int64_t>(multiprocessor_count()) * 16;
   return static_cast<int>(blocks < cap ? (blocks > 0 ? blocks : 1) : cap);
 }
 
-// The (row, 256-element segment) items of this warp.
-__device__ ItemCursor warp_segments(std::int64_t cols) {
-  return ItemCursor(static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5),
-                    static_cast<std::int64_t>(gridDim.x) * kWarps, (cols + 255) / 256);
+std::int64_t segments_per_row(std::int64_t cols, int lane_elements) {
+  const std::int64_t segment = 32 * lane_elements;
+  return (cols + segment - 1) / segment;
 }
 
-// Loads lane's 8 values of a segment (zeros past the row end) and rotates them when factors != null.
-template <bool ROTATE>
-__device__ __forceinline__ void load_segment(const std::uint16_t* x, std::int64_t row, std::int64_t cols,
-                                             std::int64_t local, const float* factors, int block, float (&v)[8]) {
-  if (local < cols) {
-    bf16x8_to_float(__ldcs(reinterpret_cast<const uint4*>(x + row * cols + local)), v);
-  } else {
+// The (row, segment) items of this warp.
+__device__ ItemCursor warp_segments(std::int64_t cols, int lane_elements) {
+  const std::int64_t segment = 32 * lane_elements;
+  return ItemCursor(static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5),
+                    static_cast<std::int64_t>(gridDim.x) * kWarps, (cols + segment - 1) / segment);
+}
+
+// Loads lane's E values of a segment starting at column `local` (zeros past the row end; rows are a
+// multiple of 8 long) and rotates them when ROTATE.
+template <int E, bool ROTATE>
+__device__ __forceinline__ void load_lane(const std::uint16_t* x, std::int64_t row, std::int64_t cols,
+                                          std::int64_t local, const float* factors, int block, float (&v)[E]) {
+  uint4 raw[E / 8];
 #pragma unroll
-    for (int i = 0; i < 8; ++i) v[i] = 0.0f;
+  for (int j = 0; j < E / 8; ++j) {
+    raw[j] = local + 8 * j < cols ? __ldcs(reinterpret_cast<const uint4*>(x + row * cols + local + 8 * j))
+                                  : make_uint4(0, 0, 0, 0);
   }
-  if constexpr (ROTATE) {
-    if (local < cols) {
-      const float4 f0 = __ldg(reinterpret_cast<const float4*>(factors + local));
-      const float4 f1 = __ldg(reinterpret_cast<const float4*>(factors + local + 4));
-      const float f[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
 #pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = __fmul_rn(v[i], f[i]);
+  for (int j = 0; j < E / 8; ++j) bf16x8_to_float(raw[j], *reinterpret_cast<float(*)[8]>(v + 8 * j));
+  if constexpr (ROTATE) {
+#pragma unroll
+    for (int j = 0; j < E / 4; ++j) {
+      if (local + 4 * j < cols) {
+        const float4 f = __ldg(reinterpret_cast<const float4*>(factors + local + 4 * j));
+        v[4 * j] = __fmul_rn(v[4 * j], f.x);
+        v[4 * j + 1] = __fmul_rn(v[4 * j + 1], f.y);
+        v[4 * j + 2] = __fmul_rn(v[4 * j + 2], f.z);
+        v[4 * j + 3] = __fmul_rn(v[4 * j + 3], f.w);
+      }
     }
-    warp_hadamard8(v, block);
+    warp_hadamard<E>(v, block);
   }
 }
 
 __global__ void __launch_bounds__(kThreads) hadamard_kernel(const float* factors, int block, const std::uint16_t* x,
                                                             std::uint16_t* y, std::int64_t rows, std::int64_t cols) {
+  constexpr int E = kRotateLaneElements;
   const int lane = static_cast<int>(threadIdx.x & 31);
-  for (ItemCursor at = warp_segments(cols); at.outer < rows; at.advance()) {
+  for (ItemCursor at = warp_segments(cols, E); at.outer < rows; at.advance()) {
     const std::int64_t row = at.outer;
-    const std::int64_t local = at.inner * 256 + lane * 8;
-    float v[8];
-    load_segment<true>(x, row, cols, local, factors, block, v);
+    const std::int64_t local = at.inner * 32 * E + lane * E;
+    float v[E];
+    load_lane<E, true>(x, row, cols, local, factors, block, v);
     if (local < cols) {
       const uint4 out = make_uint4(pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3]), pack_bf16x2(v[4], v[5]),
                                    pack_bf16x2(v[6], v[7]));
@@ -72,64 +88,94 @@ __global__ void __launch_bounds__(kThreads) hadamard_kernel(const float* factors
   }
 }
 
+// MXFP4's shared exponent (OCP rule: floor(log2(amax)) - 2, clamped to E8M0's range; all-zero groups
+// get code 0) and the exact reciprocal of the scale, 2^(127 - code): exponent field 254 - code, or the
+// subnormal 2^-127 for code 254. Multiplying by it gives the IEEE quotient the CPU computes.
+__device__ __forceinline__ std::uint32_t mxfp4_scale_code(float amax, float& inverse) {
+  std::uint32_t code = 0;
+  if (amax > 0.0f) {
+    int e = ilogbf(amax) - 2;
+    e = e < -127 ? -127 : (e > 127 ? 127 : e);
+    code = static_cast<std::uint32_t>(e + 127);
+  }
+  inverse = code == 254u ? __int_as_float(0x00400000) : __int_as_float(static_cast<int>((254u - code) << 23));
+  return code;
+}
+
+// Codes and scale of one group of G values held by this lane. NVFP4 forms its quotients with
+// quotient_rn (scale reciprocals from the block's table) where quotient_is_safe allows, else with IEEE
+// division; MXFP4 multiplies by the exact reciprocal. Groups with a NaN take the NaN-aware encoder.
+template <int KIND, int G>
+__device__ __forceinline__ std::uint32_t quantize_group(const float* v, float global_scale, const float* nv_scales,
+                                                        const float* nv_reciprocals, std::uint32_t (&words)[G / 8]) {
+  float amax = 0.0f;
+  bool nan = false;
+#pragma unroll
+  for (int i = 0; i < G; ++i) {
+    amax = fmaxf(amax, fabsf(v[i]));
+    nan |= v[i] != v[i];
+  }
+  std::uint32_t scale_code;
+  float q[G];
+  bool exact_quotients = true;
+  if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
+    float inverse;
+    scale_code = mxfp4_scale_code(amax, inverse);
+#pragma unroll
+    for (int i = 0; i < G; ++i) q[i] = __fmul_rn(v[i], inverse);
+  } else {
+    constexpr float kSixth = 1.0f / 6.0f;  // RN(1/6)
+    const float sixth = quotient_is_safe(amax, 6.0f) ? quotient_rn(amax, 6.0f, kSixth) : __fdiv_rn(amax, 6.0f);
+    scale_code = e4m3_from_positive_dev(fminf(__fmul_rn(sixth, global_scale), 448.0f));
+    if (scale_code == 0) scale_code = 0x20u;  // compressed-tensors' FP8 epsilon: a scale is never 0
+    const float scale = nv_scales[scale_code];
+    exact_quotients = quotient_is_safe(amax, scale);
+    if (exact_quotients && !nan) {
+      const float reciprocal = nv_reciprocals[scale_code];
+#pragma unroll
+      for (int i = 0; i < G; ++i) q[i] = quotient_rn(v[i], scale, reciprocal);
+    } else {
+#pragma unroll
+      for (int i = 0; i < G; ++i) q[i] = __fdiv_rn(v[i], scale);
+    }
+  }
+#pragma unroll
+  for (int w = 0; w < G / 8; ++w) {
+    const float(&part)[8] = *reinterpret_cast<const float(*)[8]>(q + 8 * w);
+    words[w] = nan ? e2m1_word_with_nan(part) : e2m1_word(part);
+  }
+  return scale_code;
+}
+
 template <int KIND, bool ROTATE>
 __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::uint16_t* x, std::int64_t rows,
                                                                    std::int64_t cols, const float* factors, int block,
                                                                    float global_scale, std::uint8_t* codes,
                                                                    std::uint8_t* scales) {
-  constexpr int kGroup = KIND == static_cast<int>(Fp4Kind::mxfp4) ? 32 : 16;
-  constexpr int kLanesPerGroup = kGroup / 8;
+  constexpr bool kMx = KIND == static_cast<int>(Fp4Kind::mxfp4);
+  constexpr int kGroup = kMx ? 32 : 16;
+  constexpr int E = kQuantizeLaneElements;
+  __shared__ float nv_scales[kMx ? 1 : 256];
+  __shared__ float nv_reciprocals[kMx ? 1 : 256];
+  if constexpr (!kMx) fill_nvfp4_scale_table(nv_scales, global_scale, nv_reciprocals);
   const int lane = static_cast<int>(threadIdx.x & 31);
-  for (ItemCursor at = warp_segments(cols); at.outer < rows; at.advance()) {
+  for (ItemCursor at = warp_segments(cols, E); at.outer < rows; at.advance()) {
     const std::int64_t row = at.outer;
-    const std::int64_t local = at.inner * 256 + lane * 8;
-    float v[8];
-    load_segment<ROTATE>(x, row, cols, local, factors, block, v);
-
-    float amax = 0.0f;
+    const std::int64_t local = at.inner * 32 * E + lane * E;
+    float v[E];
+    load_lane<E, ROTATE>(x, row, cols, local, factors, block, v);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) amax = fmaxf(amax, fabsf(v[i]));
+    for (int g = 0; g < E / kGroup; ++g) {
+      const std::int64_t k = local + g * kGroup;
+      if (k < cols) {  // rows are a multiple of the group long
+        std::uint32_t words[kGroup / 8];
+        const std::uint32_t scale_code =
+            quantize_group<KIND, kGroup>(v + g * kGroup, global_scale, nv_scales, nv_reciprocals, words);
+        auto* out = reinterpret_cast<std::uint32_t*>(codes + row * (cols / 2) + k / 2);
 #pragma unroll
-    for (int off = 1; off < kLanesPerGroup; off *= 2) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, off));
-
-    std::uint32_t scale_code;
-    float scale = 0.0f;    // NVFP4 divides by it; MXFP4 multiplies by `inverse` instead
-    float inverse = 0.0f;  // MXFP4: 1/scale, exact (a power of two)
-    if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
-      // OCP rule: exponent floor(log2(amax)) - 2, clamped to E8M0's range; all-zero groups get code 0.
-      if (amax > 0.0f) {
-        int e = ilogbf(amax) - 2;
-        e = e < -127 ? -127 : (e > 127 ? 127 : e);
-        scale_code = static_cast<std::uint32_t>(e + 127);
-      } else {
-        scale_code = 0;
+        for (int w = 0; w < kGroup / 8; ++w) out[w] = words[w];
+        scales[row * (cols / kGroup) + k / kGroup] = static_cast<std::uint8_t>(scale_code);
       }
-      // 2^(127 - code): exponent field 254 - code, or the subnormal 2^-127 for code 254.
-      inverse = scale_code == 254u ? __int_as_float(0x00400000) : __int_as_float(static_cast<int>((254u - scale_code) << 23));
-    } else {
-      const float wanted = __fmul_rn(__fdiv_rn(amax, 6.0f), global_scale);
-      scale_code = e4m3_from_positive_dev(fminf(wanted, 448.0f));
-      if (scale_code == 0) scale_code = 0x20u;  // compressed-tensors' FP8 epsilon: a scale is never 0
-      scale = __fdiv_rn(e4m3_to_float_dev(scale_code), global_scale);
-    }
-
-    std::uint32_t word = 0;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      // The IEEE quotient, as the CPU computes it. For MXFP4 the product with the exact reciprocal of
-      // the power-of-two scale is the same correctly rounded value, and far cheaper (ncu: this kernel
-      // was bound by its instruction issue, not by memory).
-      float q;
-      if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
-        q = __fmul_rn(v[i], inverse);
-      } else {
-        q = __fdiv_rn(v[i], scale);
-      }
-      word |= e2m1_code_dev(q) << (4 * i);
-    }
-    if (local < cols) {
-      reinterpret_cast<std::uint32_t*>(codes + row * (cols / 2))[local / 8] = word;
-      if (lane % kLanesPerGroup == 0) scales[row * (cols / kGroup) + local / kGroup] = static_cast<std::uint8_t>(scale_code);
     }
   }
 }
@@ -168,7 +214,7 @@ __global__ void __launch_bounds__(kThreads) dequantize_kernel(const std::uint8_t
 
 cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uint16_t* x, std::uint16_t* y,
                                  std::int64_t rows, std::int64_t cols, cudaStream_t stream) {
-  const std::int64_t items = rows * ((cols + 255) / 256);
+  const std::int64_t items = rows * segments_per_row(cols, kRotateLaneElements);
   if (items == 0) return cudaSuccess;
   hadamard_kernel<<<grid_for(items), kThreads, 0, stream>>>(factors, block, x, y, rows, cols);
   return cudaGetLastError();
@@ -177,7 +223,7 @@ cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uin
 cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, std::int64_t cols, const float* factors,
                                    int block, Fp4Kind kind, float global_scale, std::uint8_t* codes,
                                    std::uint8_t* scales, cudaStream_t stream) {
-  const std::int64_t items = rows * ((cols + 255) / 256);
+  const std::int64_t items = rows * segments_per_row(cols, kQuantizeLaneElements);
   if (items == 0) return cudaSuccess;
   const int grid = grid_for(items);
   const bool rotate = factors != nullptr;

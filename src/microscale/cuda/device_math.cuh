@@ -46,31 +46,15 @@ __device__ __forceinline__ std::uint32_t e4m3_from_positive_dev(float a) {
   return code < 0x7Eu ? code : 0x7Eu;
 }
 
-// E2M1 code of q, the same as formats::detail::e2m1_code (midpoint thresholds, ties to the even code,
-// sign bit 3, NaN -> magnitude 0), without its seven comparisons: the rotate-and-quantize kernel is
-// bound by instruction issue, and this form costs about half. With t = min(|q|, 6) in binade
-// [2^e, 2^(e+1)) (e = 0 for t < 1), adding M = 2^(e + 22) rounds t to a multiple of 2^(e - 1), the
-// spacing of E2M1 in that binade, with the FPU's ties-to-even, which is exactly the rule of the
-// thresholds. The bits of t + M minus those of M are that multiple (2..4 for e >= 0, 0..4 below 1),
-// and adding 2e gives the code. Checked against the comparison form for all 2^32 inputs when it
-// was written; the GPU checks compare it with the CPU bit for bit.
-__device__ __forceinline__ std::uint32_t e2m1_code_dev(float q) {
-  const std::uint32_t q_bits = static_cast<std::uint32_t>(__float_as_int(q));
-  const std::uint32_t a_bits = q_bits & 0x7FFFFFFFu;
-  const float t = fminf(__int_as_float(static_cast<int>(a_bits)), 6.0f);
-  const std::uint32_t binade = max(static_cast<std::uint32_t>(__float_as_int(t)) & 0x7F800000u, 0x3F800000u);
-  const float rounded = __fadd_rn(t, __int_as_float(static_cast<int>(binade + (22u << 23))));
-  const std::uint32_t magnitude =
-      static_cast<std::uint32_t>(__float_as_int(rounded)) - binade + (binade >> 22) - ((22u << 23) + 254u);
-  return (a_bits > 0x7F800000u ? 0u : magnitude) | ((q_bits >> 28) & 0x8u);
-}
-
 // NVFP4's 256 possible group scales E4M3(code) / global_scale into a block's shared table, each
-// divided once per block instead of once per weight (the dequantize kernels); the block must call it
-// whole (it ends with a barrier).
-__device__ __forceinline__ void fill_nvfp4_scale_table(float* table, float global_scale) {  // table[256]
+// divided once per block instead of once per weight (the dequantize kernels), and optionally their
+// correctly rounded reciprocals (rotate-and-quantize's quotient_rn); the block must call it whole (it
+// ends with a barrier).
+__device__ __forceinline__ void fill_nvfp4_scale_table(float* table, float global_scale,
+                                                       float* reciprocals = nullptr) {  // [256] each
   for (int i = static_cast<int>(threadIdx.x); i < 256; i += static_cast<int>(blockDim.x)) {
     table[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
+    if (reciprocals != nullptr) reciprocals[i] = __frcp_rn(table[i]);
   }
   __syncthreads();
 }
@@ -115,17 +99,19 @@ __device__ __forceinline__ float2 e2m1_pair_scaled(std::uint32_t w) {
 }
 
 // ---- the warp-level block Hadamard transform ------------------------------------------------------
-// A warp holds 256 consecutive values of a row, 8 per lane (lane l has elements 8l .. 8l+7). Computes
-// v <- (v * factor) H_b per block of b (b a power of two in 2..256), with exactly the operations of
-// rotation::rotate_rows: one rounded multiply by the factor, then butterflies of strides 1, 2, 4, ...
-// (a + b low, a - b high). Strides below 8 stay in registers; larger strides exchange with lane
-// l ^ (stride / 8). All 32 lanes must call it (shuffles), with `block` uniform across the warp.
-__device__ __forceinline__ void warp_hadamard8(float (&v)[8], int block) {
+// A warp holds 32 E consecutive values of a row, E per lane (lane l has elements E l .. E l + E - 1).
+// Computes v <- (v * factor) H_b per block of b (b a power of two in 2..32 E), with exactly the
+// operations of rotation::rotate_rows: one rounded multiply by the factor (the caller's), then
+// butterflies of strides 1, 2, 4, ... (a + b low, a - b high). Strides below E stay in registers;
+// larger strides exchange with lane l ^ (stride / E). All 32 lanes must call it (shuffles), with
+// `block` uniform across the warp.
+template <int E>
+__device__ __forceinline__ void warp_hadamard(float (&v)[E], int block) {
 #pragma unroll
-  for (int h = 1; h < 8; h *= 2) {
+  for (int h = 1; h < E; h *= 2) {
     if (h < block) {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) {
+      for (int i = 0; i < E; ++i) {
         if ((i & h) == 0) {
           const float a = v[i];
           const float b = v[i + h];
@@ -136,13 +122,13 @@ __device__ __forceinline__ void warp_hadamard8(float (&v)[8], int block) {
     }
   }
   const int lane = static_cast<int>(threadIdx.x & 31u);
-  for (int h = 8; h < block; h *= 2) {
-    const int partner_mask = h / 8;
+  for (int h = E; h < block; h *= 2) {
+    const int partner_mask = h / E;
     // The lower lane computes v + other, the upper one other - v: one FMA with a factor of +-1 (the
     // product is exact, so the single rounding gives the same bits as the add or subtract).
     const float sign = (lane & partner_mask) != 0 ? -1.0f : 1.0f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < E; ++i) {
       const float other = __shfl_xor_sync(0xFFFFFFFFu, v[i], partner_mask);
       v[i] = __fmaf_rn(sign, v[i], other);
     }

@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const Ge
 #pragma unroll
         for (int i = 0; i < 8; ++i) v[i] = __fmul_rn(v[i], f[i]);
       }
-      warp_hadamard8(v, p.rotation_block);
+      warp_hadamard<8>(v, p.rotation_block);
     }
     if (local < kc) {
       float4* dst = reinterpret_cast<float4*>(xs + b * stride + padded_index(local));

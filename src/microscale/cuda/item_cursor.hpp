@@ -4,11 +4,7 @@
 // share of the item. Host-callable too, so that a CPU test checks the walk against the division.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define MICROSCALE_HOST_DEVICE __host__ __device__
-#else
-#define MICROSCALE_HOST_DEVICE
-#endif
+#include "microscale/cuda/host_device.hpp"
 
 namespace microscale::cuda::detail {
 
