@@ -4,7 +4,7 @@
 //
 //   fp4_driver --checks [--quick]        run the checks, exit 1 if any fails
 //   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE);
-//              [--sections LIST]         only some tables: w4a16 (with the launch sweep), hadamard, activations
+//              [--sections LIST]         only some tables: w4a16 (with the launch and slab sweeps), hadamard, activations
 //   fp4_driver --profile                 a few plain W4A16 launches to run under ncu
 #include <algorithm>
 #include <cstdarg>
@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -125,6 +126,9 @@ struct Markdown {
   }
 };
 
+// Slab sizes (weight rows) that the benchmark times besides the default rule, for the large-batch path.
+constexpr std::int64_t kSlabSweep[] = {512, 1024, 2048, 4096};
+
 constexpr double kL2Flush = 160.0 * 1024 * 1024;  // rotate copies until this many bytes are touched (> 3x L2)
 
 int copies_for(double bytes) { return std::clamp(static_cast<int>(kL2Flush / bytes) + 1, 1, 20); }
@@ -177,8 +181,9 @@ int run_bench(const char* out_path, const Sections& sections) {
 
   mc::Blas blas;
   mc::GemvWorkspace workspace;
-  Markdown splits_md;  // collected during the main table, printed after it
+  Markdown splits_md, slabs_md;  // collected during the main table, printed after it
   splits_md.quiet = true;
+  slabs_md.quiet = true;
   struct Shape { const char* name; std::int64_t n, k; };
   const Shape shapes[] = {{"8B q/o", 4096, 4096},     {"8B k/v", 1024, 4096},     {"8B gate/up", 14336, 4096},
                           {"8B down", 4096, 14336},   {"70B q/o", 8192, 8192},    {"70B k/v", 1024, 8192},
@@ -190,8 +195,9 @@ int run_bench(const char* out_path, const Sections& sections) {
     md.line("%s", "");
     md.line("FP4 paths: `tc` = the tensor-core kernel on the tile layout (batch <= 64 per pass); `gemv` = the FP32 GEMV on "
             "the row layout (batch <= 16 per pass; batch 64 = 4 passes); `deq+cuBLAS` = dequantize the FP4 weight to BF16 "
-            "and call cuBLAS (the large-batch path; timed together). GB/s counts weights (codes + scales), x and y once; "
-            "speedup = cuBLAS BF16 time / FP4 time.");
+            "and call cuBLAS (the large-batch path; timed together); `slab deq+cuBLAS (auto R rows)` = the same in slabs of R "
+            "weight rows (default_slab_rows), each dequantized into one reused scratch and multiplied at once. GB/s "
+            "counts weights (codes + scales), x and y once; speedup = cuBLAS BF16 time / FP4 time.");
     md.line("%s", "");
     md.line("| shape | N x K | batch | cuBLAS BF16 us | MXFP4 us | MXFP4 GB/s | of copy | speedup | NVFP4 us | NVFP4 GB/s | "
             "of copy | speedup | path | MXFP4 gemv speedup | NVFP4 gemv speedup |");
@@ -253,19 +259,58 @@ int run_bench(const char* out_path, const Sections& sections) {
                 static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
                 gbs[0], 100.0 * gbs[0] / copy_gbs, t_blas / t[0], t[1], gbs[1], 100.0 * gbs[1] / copy_gbs,
                 t_blas / t[1], small ? "tc" : "deq+cuBLAS", gemv_cols);
+        double whole[2] = {t[0], t[1]};  // deq+cuBLAS of the whole weight (the main path above batch 64)
         if (batch == 64) {
           // The other large-batch option at batch 64, for the record.
-          double td[2];
           for (int f = 0; f < 2; ++f) {
             const auto& ws = wq[f][1];
-            td[f] = time_us(stream, [&](int i) {
+            whole[f] = time_us(stream, [&](int i) {
               mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
               blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
             }, 5, 11);
           }
           md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS | | |", s.name,
-                  static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, td[0], t_blas / td[0], td[1],
-                  t_blas / td[1]);
+                  static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, whole[0], t_blas / whole[0],
+                  whole[1], t_blas / whole[1]);
+        }
+        if (batch >= 64) {
+          // The slabbed large-batch path: the default slab size in the main table, a sweep in its own. The
+          // scratch is the one buffer the whole-weight path uses; a slab occupies its start.
+          const std::int64_t auto_rows = mc::default_slab_rows(s.n, s.k);
+          const std::span<std::uint16_t> slab_scratch(scratch.data(), scratch.size());
+          auto slabbed_us = [&](int f, std::int64_t slab_rows) {
+            const auto& ws = wq[f][1];
+            return time_us(stream, [&](int i) {
+              mc::dequantize_gemm_bf16(ws[i % ws.size()], x.data(), batch, y.data(), blas, slab_scratch, slab_rows,
+                                       stream);
+            }, 5, 11);
+          };
+          double ta[2];
+          for (int f = 0; f < 2; ++f) ta[f] = slabbed_us(f, auto_rows);
+          md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | slab deq+cuBLAS (auto %lld rows) "
+                  "| | |",
+                  s.name, static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas,
+                  ta[0], t_blas / ta[0], ta[1], t_blas / ta[1], static_cast<long long>(auto_rows));
+          for (int f = 0; f < 2; ++f) {
+            std::string sweep;
+            double best = whole[f];
+            std::string best_name = "whole";
+            if (ta[f] < best) best = ta[f], best_name = "auto";
+            for (std::int64_t rows : kSlabSweep) {
+              if (rows >= s.n) break;  // one slab: the whole weight
+              const double us = slabbed_us(f, rows);
+              char buf[48];
+              std::snprintf(buf, sizeof buf, " %lld: %.1f;", static_cast<long long>(rows), us);
+              sweep += buf;
+              if (us < best) best = us, best_name = std::to_string(rows);
+            }
+            slabs_md.line("| %s | %lldx%lld | %lld | %s | %.1f | %.1f (%lld rows, %lld slabs) | %s (%.1f us) |%s",
+                          s.name, static_cast<long long>(s.n), static_cast<long long>(s.k),
+                          static_cast<long long>(batch), std::string(ms::formats::format_name(fmts[f])).c_str(),
+                          whole[f], ta[f], static_cast<long long>(auto_rows),
+                          static_cast<long long>((s.n + auto_rows - 1) / auto_rows), best_name.c_str(), best,
+                          sweep.c_str());
+          }
         }
         if (batch == 1 || batch == 16) {
           // The tensor-core kernel's launch choices (MXFP4): the automatic ones against a sweep of K
@@ -306,6 +351,18 @@ int run_bench(const char* out_path, const Sections& sections) {
     md.line("|---|---|---|---|---|---|---|");
     md.text += splits_md.text;
     std::printf("%s", splits_md.text.c_str());
+    md.line("%s", "");
+    md.line("### Slab sizes of the large-batch path: the whole weight vs slabs (dequantize_gemm_bf16)");
+    md.line("%s", "");
+    md.line("`whole` = dequantize the whole weight to BF16, then one cuBLAS GEMM (slab_rows 0); `auto` = slabs of "
+            "default_slab_rows (the most rows whose BF16 slab fits 16 MiB, at least 1024); sweep entries are slab rows: "
+            "time in us (sizes >= N are one slab, the whole weight, and not timed). Tile layout, same inputs as the "
+            "table above.");
+    md.line("%s", "");
+    md.line("| shape | N x K | batch | format | whole us | auto us | best | sweep |");
+    md.line("|---|---|---|---|---|---|---|---|");
+    md.text += slabs_md.text;
+    std::printf("%s", slabs_md.text.c_str());
     md.line("%s", "");
 
   }

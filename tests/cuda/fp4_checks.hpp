@@ -11,8 +11,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -482,6 +484,89 @@ inline CheckResult check_dequant_gemm(formats::Format f, std::int64_t rows, std:
                       rows, cols, batch, 256 * cols);
 }
 
+// Weight rows [row0, row0 + count) through dequantize_bf16_rows, bit for bit against the CPU decode of
+// those rows. The output has 16 rows more than the range, poisoned, and they must stay poisoned (a
+// range that ends inside a row tile must not spill the rest of the tile).
+inline CheckResult check_dequantize_rows(formats::Format f, std::int64_t rows, std::int64_t cols, std::int64_t row0,
+                                         std::int64_t count, std::uint32_t seed, Fp4Layout layout) {
+  CheckResult result{shape_name("dequantize bf16 rows", f, rows, cols, 0, 0, false, layout), true, {}};
+  result.name += " [" + std::to_string(row0) + ", " + std::to_string(row0 + count) + ")";
+  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
+  Matrix w(rows, cols);
+  formats::dequantize(q, w.view());
+  const std::vector<std::uint16_t> all = to_bf16(w.data);
+  const Fp4Weight dw = device_weight(q, layout);
+  DeviceArray<std::uint16_t> out = poisoned<std::uint16_t>(static_cast<std::size_t>((count + 16) * cols));
+  dequantize_bf16_rows(dw, row0, count, out.data());
+  const std::vector<std::uint16_t> got = host_copy(out);
+  const std::size_t range = static_cast<std::size_t>(count * cols);
+  std::size_t diff = 0, spilled = 0;
+  for (std::size_t i = 0; i < range; ++i) diff += got[i] != all[static_cast<std::size_t>(row0 * cols) + i];
+  for (std::size_t i = range; i < got.size(); ++i) spilled += got[i] != 0xFFFF;
+  result.pass = diff == 0 && spilled == 0;
+  result.detail = std::to_string(diff) + " of " + std::to_string(range) + " values differ, " + std::to_string(spilled) +
+                  " written past the range";
+  return result;
+}
+
+template <typename T>
+std::size_t bits_differ(const std::vector<T>& a, const std::vector<T>& b) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
+  return n;
+}
+
+// The slabbed large-batch path (dequantize_gemm_bf16 / _f32 with slab_rows) against the double product
+// of the dequantized weights (the bound of check_dequant_gemm) and against the whole-weight path it
+// would replace (dequantize_bf16, then one GEMM). Every output is a full-K dot product either way, but
+// cuBLAS may choose another algorithm for a slab's shape, so slabs agree with the whole path within the
+// bound, not bit for bit; with one slab (slab_rows 0, or >= rows) the GEMM is the same one and every bit
+// must match. `f32`: the FP32-output variant, rounded to BF16 on the host for the bound (that rounding
+// is the bound's half ulp).
+inline CheckResult check_slabbed_gemm(formats::Format f, std::int64_t rows, std::int64_t cols, std::int64_t batch,
+                                      std::int64_t slab_rows, std::uint32_t seed, Fp4Layout layout, bool f32 = false) {
+  std::string name = shape_name("slabbed dequant+cublas", f, rows, cols, batch, 0, false, layout) + " slab " +
+                     std::to_string(slab_rows) + (f32 ? " fp32 out" : "");
+  const formats::QuantizedMatrix q = random_weight(f, rows, cols, seed);
+  Matrix w(rows, cols);
+  formats::dequantize(q, w.view());
+  const std::vector<float> w_bf16 = from_bf16(to_bf16(w.data));  // what cuBLAS multiplies
+  const std::vector<std::uint16_t> x_bits = to_bf16(activation_values(batch, cols, seed + 1));
+  const Fp4Weight dw = device_weight(q, layout);
+  DeviceArray<std::uint16_t> dx = device_copy(x_bits);
+  DeviceArray<std::uint16_t> whole = poisoned<std::uint16_t>(static_cast<std::size_t>(rows * cols));
+  DeviceArray<std::uint16_t> scratch = poisoned<std::uint16_t>(static_cast<std::size_t>(slab_scratch_elements(dw, slab_rows)));
+  const std::span<bf16_bits> slab_scratch(scratch.data(), scratch.size());
+  const std::size_t outputs = static_cast<std::size_t>(batch * rows);
+  Blas blas;
+  dequantize_bf16(dw, whole.data());
+  std::vector<std::uint16_t> got;  // the slabbed output, in BF16 for the bound
+  std::size_t differ = 0;          // outputs whose bits differ from the whole-weight path
+  if (f32) {
+    DeviceArray<float> y_whole = poisoned<float>(outputs), y = poisoned<float>(outputs);
+    blas.gemm_bf16_f32(dx.data(), whole.data(), batch, rows, cols, y_whole.data());
+    dequantize_gemm_bf16_f32(dw, dx.data(), batch, y.data(), blas, slab_scratch, slab_rows);
+    const std::vector<float> slabbed = host_copy(y);
+    differ = bits_differ(slabbed, host_copy(y_whole));
+    got = to_bf16(slabbed);
+  } else {
+    DeviceArray<std::uint16_t> y_whole = poisoned<std::uint16_t>(outputs), y = poisoned<std::uint16_t>(outputs);
+    blas.gemm_bf16(dx.data(), whole.data(), batch, rows, cols, y_whole.data());
+    dequantize_gemm_bf16(dw, dx.data(), batch, y.data(), blas, slab_scratch, slab_rows);
+    got = host_copy(y);
+    differ = bits_differ(got, host_copy(y_whole));
+  }
+  CheckResult result = compare_gemv(std::move(name), w_bf16, from_bf16(x_bits), got, rows, cols, batch, 256 * cols);
+  const std::int64_t slab = slab_rows == 0 ? rows : std::min(slab_rows, rows);
+  const std::int64_t slabs = (rows + slab - 1) / slab;
+  char buf[120];
+  std::snprintf(buf, sizeof buf, "; %lld slabs, %zu of %zu outputs differ in bits from the whole-weight path",
+                static_cast<long long>(slabs), differ, outputs);
+  result.detail += buf;
+  if (slabs == 1 && differ != 0) result.pass = false;
+  return result;
+}
+
 // The whole suite. `quick` keeps shapes small (for compute-sanitizer).
 inline std::vector<CheckResult> run_all(bool quick) {
   using formats::Format;
@@ -552,6 +637,28 @@ inline std::vector<CheckResult> run_all(bool quick) {
   for (int block : {2, 8, 16, 32, 64, 128, 256}) out.push_back(check_hadamard(5, 1024, block, block != 32, ++seed));
   out.push_back(check_hadamard(3, 4096 + 256 + 16, 16, true, ++seed));
   if (!quick) out.push_back(check_hadamard(128, 14336, 128, true, ++seed));
+  // The slabbed large-batch path (its own seeds, so the checks above keep their inputs): row ranges of
+  // both layouts, slabs that do not divide N, N not a multiple of 16, odd batches and batch 1, one slab
+  // (bit-identical to the whole-weight path), FP32 output, and the default slab rule on a shape it cuts.
+  std::uint32_t slab_seed = 5000;
+  for (Format f : {Format::mxfp4, Format::nvfp4}) {
+    const std::int64_t odd_k = f == Format::nvfp4 ? 48 : 96;
+    const std::int64_t mid_k = f == Format::nvfp4 ? 1040 : 1056;
+    for (Fp4Layout layout : {Fp4Layout::rows, Fp4Layout::mma_tiles}) {
+      out.push_back(check_dequantize_rows(f, 100, mid_k, 32, 37, ++slab_seed, layout));  // ends inside a row tile
+      out.push_back(check_dequantize_rows(f, 100, odd_k, 96, 4, ++slab_seed, layout));   // the partial last tile
+      out.push_back(check_slabbed_gemm(f, 200, mid_k, 33, 64, ++slab_seed, layout));     // 3 x 64 + 8 rows
+      out.push_back(check_slabbed_gemm(f, 160, odd_k, 7, 48, ++slab_seed, layout));      // 3 x 48 + 16 rows
+      out.push_back(check_slabbed_gemm(f, 200, mid_k, 1, 16, ++slab_seed, layout));      // 13 slabs, batch 1
+      out.push_back(check_slabbed_gemm(f, 200, mid_k, 65, 0, ++slab_seed, layout));      // whole: same bits
+      out.push_back(check_slabbed_gemm(f, 200, mid_k, 65, 208, ++slab_seed, layout));    // one slab covers N
+      out.push_back(check_slabbed_gemm(f, 200, mid_k, 33, 64, ++slab_seed, layout, true));
+    }
+    if (!quick) {
+      out.push_back(check_slabbed_gemm(f, 2100, 4096, 64, default_slab_rows(2100, 4096), ++slab_seed,
+                                       Fp4Layout::mma_tiles));  // 2048 + 52 rows
+    }
+  }
   return out;
 }
 

@@ -107,6 +107,69 @@ TEST(CudaFp4, DequantizeThenCublasWithinBound) {
     expect_all({checks::check_dequant_gemm(f, 100, 1056, 33, 17)});
 }
 
+TEST(CudaFp4, RowRangeAndSlabArgumentsAreCheckedBeforeAnyDeviceWork) {
+  Fp4Weight w;  // shape only: every call below must fail before it touches the (absent) device buffers
+  w.layout = Fp4Layout::mma_tiles;
+  w.rows = 100;
+  w.cols = 64;
+  w.padded_cols = 64;
+  EXPECT_THROW(dequantize_bf16_rows(w, 8, 16, nullptr), Error);    // not a row tile boundary
+  EXPECT_THROW(dequantize_bf16_rows(w, 96, 16, nullptr), Error);   // past the last row
+  EXPECT_THROW(dequantize_bf16_rows(w, -16, 16, nullptr), Error);
+  EXPECT_THROW(dequantize_bf16_rows(w, 0, -1, nullptr), Error);
+  EXPECT_THROW(slab_scratch_elements(w, 24), Error);               // slabs are multiples of 16
+  EXPECT_THROW(slab_scratch_elements(w, -16), Error);
+  EXPECT_EQ(slab_scratch_elements(w, 0), 100 * 64);                // the whole weight
+  EXPECT_EQ(slab_scratch_elements(w, 32), 32 * 64);
+  EXPECT_EQ(slab_scratch_elements(w, 112), 100 * 64);              // one slab covers the weight
+  w.format = formats::Format::int4;
+  EXPECT_THROW(dequantize_bf16_rows(w, 0, 16, nullptr), Error);
+}
+
+TEST(CudaFp4, DefaultSlabRowsFitTheByteBudgetButKeepTheGemmWide) {
+  // Llama-3 8B and 70B linears: 16 MiB of BF16 rows, at least 1024 rows, never more than the weight.
+  EXPECT_EQ(default_slab_rows(4096, 4096), 2048);    // 8B q/o: 2 slabs of 16 MiB
+  EXPECT_EQ(default_slab_rows(14336, 4096), 2048);   // 8B gate/up: 7 slabs
+  EXPECT_EQ(default_slab_rows(1024, 4096), 1024);    // 8B k/v: one slab, the whole weight
+  EXPECT_EQ(default_slab_rows(4096, 14336), 1024);   // 8B down: the minimum wins (28 MiB slabs)
+  EXPECT_EQ(default_slab_rows(8192, 8192), 1024);    // 70B q/o: 16 MiB exactly
+  EXPECT_EQ(default_slab_rows(8192, 28672), 1024);   // 70B down: the minimum wins (56 MiB slabs)
+  EXPECT_EQ(default_slab_rows(100, 28672), 112);     // fewer rows than the minimum: the whole weight
+  EXPECT_EQ(default_slab_rows(8192, 1024), 8192);    // 16 MiB in all: one slab
+  for (std::int64_t cols : {16, 1000, 4096, 5000, 100000}) {
+    const std::int64_t slab = default_slab_rows(1 << 20, cols);
+    EXPECT_EQ(slab % 16, 0) << cols;
+    EXPECT_TRUE(slab == kMinSlabRows || (slab * cols * 2 <= kSlabBytes && (slab + 16) * cols * 2 > kSlabBytes)) << cols;
+  }
+  EXPECT_THROW(default_slab_rows(0, 4096), Error);
+}
+
+TEST(CudaFp4, RowRangeDequantizeMatchesCpuBitExactly) {
+  REQUIRE_DEVICE();
+  for (auto f : {formats::Format::mxfp4, formats::Format::nvfp4}) {
+    for (Fp4Layout layout : {Fp4Layout::rows, Fp4Layout::mma_tiles}) {
+      expect_all({checks::check_dequantize_rows(f, 100, 1056, 32, 37, 50, layout),
+                  checks::check_dequantize_rows(f, 100, f == formats::Format::nvfp4 ? 48 : 96, 96, 4, 51, layout),
+                  checks::check_dequantize_rows(f, 64, 4096, 0, 64, 52, layout)});
+    }
+  }
+}
+
+TEST(CudaFp4, SlabbedDequantizeThenCublasMatchesTheWholeWeightPath) {
+  REQUIRE_DEVICE();
+  for (auto f : {formats::Format::mxfp4, formats::Format::nvfp4}) {
+    for (Fp4Layout layout : {Fp4Layout::rows, Fp4Layout::mma_tiles}) {
+      expect_all({checks::check_slabbed_gemm(f, 200, 1056, 33, 64, 60, layout),   // the last slab 8 rows
+                  checks::check_slabbed_gemm(f, 160, 1056, 7, 48, 61, layout),    // the last slab 16 rows
+                  checks::check_slabbed_gemm(f, 200, 1056, 1, 16, 62, layout),
+                  checks::check_slabbed_gemm(f, 200, 1056, 65, 0, 63, layout),    // whole: same bits
+                  checks::check_slabbed_gemm(f, 200, 1056, 65, 256, 64, layout),  // one slab: same bits
+                  checks::check_slabbed_gemm(f, 200, 1056, 33, 64, 65, layout, true)});
+    }
+    expect_all({checks::check_slabbed_gemm(f, 2100, 4096, 64, default_slab_rows(2100, 4096), 66, Fp4Layout::mma_tiles)});
+  }
+}
+
 }  // namespace
 }  // namespace microscale::cuda
 

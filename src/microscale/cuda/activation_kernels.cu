@@ -238,10 +238,13 @@ cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, st
 }
 
 cudaError_t launch_dequantize_bf16(Fp4Kind kind, const std::uint8_t* codes, const std::uint8_t* scales,
-                                   std::int64_t rows, std::int64_t cols, std::int64_t padded_cols,
+                                   std::int64_t row0, std::int64_t rows, std::int64_t cols, std::int64_t padded_cols,
                                    float global_scale, std::uint16_t* out, cudaStream_t stream) {
   const std::int64_t n = rows * (cols / 8);
   if (n == 0) return cudaSuccess;
+  // Rows are independent in this layout: a row range is the same kernel on the range's first row.
+  codes += row0 * (padded_cols / 2);
+  scales += row0 * (padded_cols / (kind == Fp4Kind::mxfp4 ? 32 : 16));
   const int blocks = grid_for((n + 31) / 32);
   if (kind == Fp4Kind::mxfp4) {
     dequantize_kernel<0><<<blocks, kThreads, 0, stream>>>(codes, scales, rows, cols, padded_cols, global_scale, out);

@@ -275,18 +275,86 @@ void rotate_quantize(const bf16_bits* x, std::int64_t rows, std::int64_t cols, c
              "rotate_quantize launch");
 }
 
-void dequantize_bf16(const Fp4Weight& w, bf16_bits* out, cudaStream_t stream) {
-  const detail::Fp4Kind kind = kind_of(w.format, "dequantize_bf16");
-  check_aligned(out, "dequantize_bf16 output");
+namespace {
+
+void dequantize_rows(const Fp4Weight& w, std::int64_t row0, std::int64_t rows, bf16_bits* out, cudaStream_t stream,
+                     const char* what) {
+  const detail::Fp4Kind kind = kind_of(w.format, what);
+  check_aligned(out, what);
+  if (row0 < 0 || rows < 0 || row0 + rows > w.rows)
+    fail("{}: rows [{}, {}) are outside the weight's {} rows", what, row0, row0 + rows, w.rows);
+  if (row0 % 16 != 0) fail("{}: first row {} is not a multiple of 16", what, row0);
   if (w.layout == Fp4Layout::mma_tiles) {
-    check_cuda(detail::launch_dequantize_mma_bf16(kind, w.codes.data(), w.scales.data(), w.rows, w.cols,
+    check_cuda(detail::launch_dequantize_mma_bf16(kind, w.codes.data(), w.scales.data(), row0, rows, w.cols,
                                                   w.padded_cols / 64, w.global_scale, out, stream),
-               "dequantize_bf16 launch");
+               what);
     return;
   }
-  check_cuda(detail::launch_dequantize_bf16(kind, w.codes.data(), w.scales.data(), w.rows, w.cols, w.padded_cols,
+  check_cuda(detail::launch_dequantize_bf16(kind, w.codes.data(), w.scales.data(), row0, rows, w.cols, w.padded_cols,
                                             w.global_scale, out, stream),
-             "dequantize_bf16 launch");
+             what);
+}
+
+// The effective slab: the whole weight for 0 (or anything that covers it).
+std::int64_t slab_of(const Fp4Weight& w, std::int64_t slab_rows, const char* what) {
+  if (slab_rows < 0 || slab_rows % 16 != 0)
+    fail("{}: a slab of {} rows is not 0 (the whole weight) or a positive multiple of 16", what, slab_rows);
+  return slab_rows == 0 ? w.rows : std::min(slab_rows, w.rows);
+}
+
+// dequantize_gemm_bf16 for either output type (gemm(slab, rows, output) multiplies one slab).
+template <typename Out, typename Gemm>
+void dequantize_gemm(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, Out* y, std::span<bf16_bits> scratch,
+                     std::int64_t slab_rows, cudaStream_t stream, const char* what, Gemm gemm) {
+  if (batch < 1) fail("{}: batch must be at least 1 (got {})", what, batch);
+  const std::int64_t slab = slab_of(w, slab_rows, what);
+  if (scratch.size() < static_cast<std::size_t>(slab * w.cols))
+    fail("{}: a scratch of {} elements cannot hold a {}x{} slab", what, scratch.size(), slab, w.cols);
+  // One stream: each slab's dequantize waits for the previous slab's GEMM to finish reading the scratch.
+  // The first slab's dequantize_rows checks the format and the scratch's alignment before any launch.
+  for (std::int64_t n0 = 0; n0 < w.rows; n0 += slab) {
+    const std::int64_t rows = std::min(slab, w.rows - n0);
+    dequantize_rows(w, n0, rows, scratch.data(), stream, what);
+    gemm(scratch.data(), rows, y + n0);
+  }
+}
+
+}  // namespace
+
+void dequantize_bf16(const Fp4Weight& w, bf16_bits* out, cudaStream_t stream) {
+  dequantize_rows(w, 0, w.rows, out, stream, "dequantize_bf16");
+}
+
+void dequantize_bf16_rows(const Fp4Weight& w, std::int64_t row0, std::int64_t rows, bf16_bits* out,
+                          cudaStream_t stream) {
+  dequantize_rows(w, row0, rows, out, stream, "dequantize_bf16_rows");
+}
+
+void dequantize_gemm_bf16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y, Blas& blas,
+                          std::span<bf16_bits> scratch, std::int64_t slab_rows, cudaStream_t stream) {
+  dequantize_gemm(w, x, batch, y, scratch, slab_rows, stream, "dequantize_gemm_bf16",
+                  [&](const bf16_bits* slab, std::int64_t rows, bf16_bits* out) {
+                    blas.gemm_bf16_columns(x, slab, batch, rows, w.cols, out, w.rows, stream);
+                  });
+}
+
+void dequantize_gemm_bf16_f32(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, float* y, Blas& blas,
+                              std::span<bf16_bits> scratch, std::int64_t slab_rows, cudaStream_t stream) {
+  dequantize_gemm(w, x, batch, y, scratch, slab_rows, stream, "dequantize_gemm_bf16_f32",
+                  [&](const bf16_bits* slab, std::int64_t rows, float* out) {
+                    blas.gemm_bf16_f32_columns(x, slab, batch, rows, w.cols, out, w.rows, stream);
+                  });
+}
+
+std::int64_t slab_scratch_elements(const Fp4Weight& w, std::int64_t slab_rows) {
+  return slab_of(w, slab_rows, "slab_scratch_elements") * w.cols;
+}
+
+std::int64_t default_slab_rows(std::int64_t rows, std::int64_t cols) {
+  if (rows <= 0 || cols <= 0) fail("default_slab_rows: a {}x{} weight has no rows to slab", rows, cols);
+  const std::int64_t fits = kSlabBytes / (cols * static_cast<std::int64_t>(sizeof(bf16_bits))) / 16 * 16;
+  const std::int64_t whole = (rows + 15) / 16 * 16;
+  return std::min(std::max(fits, kMinSlabRows), whole);
 }
 
 Blas::Blas() {
@@ -305,24 +373,36 @@ Blas::~Blas() {
 
 void Blas::gemm_bf16(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
                      bf16_bits* y, cudaStream_t stream) {
-  gemm(x, w, batch, n, k, y, false, stream);
+  gemm(x, w, batch, n, k, y, n, false, stream);
 }
 
 void Blas::gemm_bf16_f32(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
                          float* y, cudaStream_t stream) {
-  gemm(x, w, batch, n, k, y, true, stream);
+  gemm(x, w, batch, n, k, y, n, true, stream);
+}
+
+void Blas::gemm_bf16_columns(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n,
+                             std::int64_t k, bf16_bits* y, std::int64_t ldy, cudaStream_t stream) {
+  gemm(x, w, batch, n, k, y, ldy, false, stream);
+}
+
+void Blas::gemm_bf16_f32_columns(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n,
+                                 std::int64_t k, float* y, std::int64_t ldy, cudaStream_t stream) {
+  gemm(x, w, batch, n, k, y, ldy, true, stream);
 }
 
 void Blas::gemm(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k, void* y,
-                bool f32_out, cudaStream_t stream) {
+                std::int64_t ldy, bool f32_out, cudaStream_t stream) {
+  if (ldy < n) fail("cublasGemmEx {}x{}x{}: output rows of {} elements cannot hold {} columns", batch, n, k, ldy, n);
   auto h = static_cast<cublasHandle_t>(handle_);
   cublasSetStream(h, stream);
   const float alpha = 1.0f, beta = 0.0f;
-  // Column-major view: y^T [n, batch] = W [n, k] (row-major, i.e. W^T column-major, transposed) * x^T.
+  // Column-major view: y^T [n, batch] = W [n, k] (row-major, i.e. W^T column-major, transposed) * x^T, the
+  // columns of y^T (rows of y) ldy elements apart.
   const cublasStatus_t status =
       cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(batch), static_cast<int>(k),
                    &alpha, w, CUDA_R_16BF, static_cast<int>(k), x, CUDA_R_16BF, static_cast<int>(k), &beta, y,
-                   f32_out ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                   f32_out ? CUDA_R_32F : CUDA_R_16BF, static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (status != CUBLAS_STATUS_SUCCESS) fail("cublasGemmEx {}x{}x{}: {}", batch, n, k, cublasGetStatusString(status));
 }
 

@@ -168,6 +168,11 @@ void rotate_quantize(const bf16_bits* x, std::int64_t rows, std::int64_t cols, c
 
 // The whole weight decoded to BF16 [rows, cols] (bf16 of e2m1 * scale, scale as the CPU decodes it).
 void dequantize_bf16(const Fp4Weight& w, bf16_bits* out, cudaStream_t stream = nullptr);
+// Weight rows [row0, row0 + rows) decoded the same way into out [rows, cols] (out's row 0 is weight row
+// row0), either layout. row0 must be a multiple of 16 (a row tile of the tile layout; asked of both
+// layouts so that callers need not know which one a weight has); the range may end anywhere.
+void dequantize_bf16_rows(const Fp4Weight& w, std::int64_t row0, std::int64_t rows, bf16_bits* out,
+                          cudaStream_t stream = nullptr);
 
 // cuBLAS BF16 GEMM y[batch, n] = x[batch, k] * W[n, k]^T with FP32 accumulation (the baseline, and the
 // large-batch path after dequantize_bf16).
@@ -182,11 +187,49 @@ class Blas {
   // The same product with FP32 output (the output head: logits are not rounded to BF16).
   void gemm_bf16_f32(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
                      float* y, cudaStream_t stream = nullptr);
+  // Either product into n columns of a wider row-major output whose rows are ldy >= n elements apart:
+  // a slab of output features [n0, n0 + n) of y[batch, ldy] is written in place at y + n0.
+  void gemm_bf16_columns(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k,
+                         bf16_bits* y, std::int64_t ldy, cudaStream_t stream = nullptr);
+  void gemm_bf16_f32_columns(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n,
+                             std::int64_t k, float* y, std::int64_t ldy, cudaStream_t stream = nullptr);
 
  private:
   void gemm(const bf16_bits* x, const bf16_bits* w, std::int64_t batch, std::int64_t n, std::int64_t k, void* y,
-            bool f32_out, cudaStream_t stream);
+            std::int64_t ldy, bool f32_out, cudaStream_t stream);
   void* handle_ = nullptr;  // cublasHandle_t
 };
+
+// The large-batch path of a 4-bit linear: y[batch, w.rows] = x[batch, w.cols] * W^T through a BF16 copy
+// of W and cuBLAS (FP32 accumulation, every output a full-K dot product whatever the slabs).
+//  * slab_rows = 0: the whole weight is decoded into `scratch`, then one GEMM.
+//  * slab_rows > 0 (a multiple of 16): W's rows are cut into slabs of slab_rows (the last one may be
+//    shorter); each slab is decoded into the same `scratch` and multiplied at once, writing its output
+//    features in place (ldc = w.rows). The BF16 copy of the whole weight (33-470 MB for Llama-3 8B/70B)
+//    exceeds the H100's 50 MB L2, so decoding it whole writes it to DRAM and cuBLAS reads it back; a
+//    slab that fits is still in L2 when its GEMM reads it. slab_rows >= w.rows is one slab (as 0).
+// `scratch` must hold slab_scratch_elements(w, slab_rows) elements. Errors (bad slab, short scratch,
+// batch < 1) are microscale::Error before any device work.
+void dequantize_gemm_bf16(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, bf16_bits* y, Blas& blas,
+                          std::span<bf16_bits> scratch, std::int64_t slab_rows, cudaStream_t stream = nullptr);
+// The same with FP32 output (the output head).
+void dequantize_gemm_bf16_f32(const Fp4Weight& w, const bf16_bits* x, std::int64_t batch, float* y, Blas& blas,
+                              std::span<bf16_bits> scratch, std::int64_t slab_rows, cudaStream_t stream = nullptr);
+// BF16 elements of the scratch that dequantize_gemm_bf16 needs: one slab (the whole weight for 0).
+std::int64_t slab_scratch_elements(const Fp4Weight& w, std::int64_t slab_rows);
+// The slab size for a [rows, cols] weight when the caller has no measured better one: the most rows (a
+// multiple of 16) whose BF16 slab fits kSlabBytes, but at least kMinSlabRows; rows rounded up to 16 (one
+// slab, the whole weight) when that covers the weight anyway.
+//  * kSlabBytes = 16 MiB, a third of L2: the GEMM streams x (batch * cols * 2 bytes, 16 MB at batch 2048
+//    and K = 4096) and writes y through L2 at the same time as it reads the slab, and the slab must
+//    survive from its dequantize to its GEMM.
+//  * kMinSlabRows = 1024: at batch 2048 a GEMM of 1024 rows is 8 x 16 output tiles of 128 x 128, about
+//    one wave on 132 SMs; a thinner slab leaves SMs idle in every slab's GEMM (and each slab costs a
+//    dequantize launch, a GEMM launch and their tails). For K >= 8192 this minimum wins over the byte
+//    budget (a 1024-row slab is 16 MB at K = 8192, 56 MB at K = 28672: no longer L2-resident).
+// fp4_driver --bench times this choice against a sweep of slab sizes.
+inline constexpr std::int64_t kSlabBytes = std::int64_t{16} << 20;
+inline constexpr std::int64_t kMinSlabRows = 1024;
+std::int64_t default_slab_rows(std::int64_t rows, std::int64_t cols);
 
 }  // namespace microscale::cuda

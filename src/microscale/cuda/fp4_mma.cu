@@ -471,11 +471,16 @@ cudaError_t launch_repack_mma(Fp4Kind kind, const std::uint8_t* codes, const std
 }
 
 cudaError_t launch_dequantize_mma_bf16(Fp4Kind kind, const std::uint8_t* tiles, const std::uint8_t* tile_scales,
-                                       std::int64_t rows, std::int64_t cols, std::int64_t chunks, float global_scale,
-                                       std::uint16_t* out, cudaStream_t stream) {
+                                       std::int64_t row0, std::int64_t rows, std::int64_t cols, std::int64_t chunks,
+                                       float global_scale, std::uint16_t* out, cudaStream_t stream) {
+  if (row0 % 16 != 0) return cudaErrorInvalidValue;
   const std::int64_t items = (rows + 15) / 16 * chunks * 32;  // one lane each
   if (items == 0) return cudaSuccess;
-  const auto* in = reinterpret_cast<const uint4*>(tiles);
+  // Row tiles are stored one after another, [tile][chunk]: rows from a tile boundary on are the same
+  // kernel on a weight that starts at that tile (it writes only rows < `rows` of a partial last tile).
+  const std::int64_t first_tile = row0 / 16;
+  const auto* in = reinterpret_cast<const uint4*>(tiles) + first_tile * chunks * (kTileBytes / 16);
+  tile_scales += first_tile * chunks * 8 * (kind == Fp4Kind::mxfp4 ? 4 : 8);
   if (kind == Fp4Kind::mxfp4) {
     dequantize_mma_kernel<0><<<grid_for_items(items), kThreads, 0, stream>>>(in, tile_scales, rows, cols, chunks,
                                                                              global_scale, out);

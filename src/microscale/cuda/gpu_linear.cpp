@@ -1,6 +1,8 @@
 #include "microscale/cuda/gpu_linear.hpp"
 
 #include <cstring>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 #include "microscale/core/error.hpp"
@@ -25,12 +27,23 @@ const bf16_bits* rotated(const GpuLinear& lin, const bf16_bits* x, std::int64_t 
   return xr;
 }
 
-// The BF16 weight: the stored one, or the 4-bit one decoded into the context's scratch.
-const bf16_bits* bf16_weight(const GpuLinear& lin, LinearContext& ctx, cudaStream_t stream) {
-  if (!lin.fp4) return lin.weight.data();
-  bf16_bits* w = ctx.dequantized_weight(lin.out * lin.in);
-  dequantize_bf16(*lin.fp4, w, stream);
-  return w;
+// y = input W^T through cuBLAS (BF16 or FP32 y): the stored BF16 weight, or the 4-bit one decoded into
+// the context's scratch, whole or slab by slab (kSlabbedDequantize).
+template <typename Out>
+void cublas_product(const GpuLinear& lin, const bf16_bits* input, std::int64_t rows, Out* y, LinearContext& ctx,
+                    cudaStream_t stream) {
+  constexpr bool f32 = std::is_same_v<Out, float>;
+  if (lin.fp4) {
+    const std::int64_t slab = kSlabbedDequantize ? default_slab_rows(lin.out, lin.in) : 0;
+    const std::int64_t elements = slab_scratch_elements(*lin.fp4, slab);
+    const std::span<bf16_bits> scratch(ctx.dequantized_weight(elements), static_cast<std::size_t>(elements));
+    if constexpr (f32) dequantize_gemm_bf16_f32(*lin.fp4, input, rows, y, ctx.blas, scratch, slab, stream);
+    else dequantize_gemm_bf16(*lin.fp4, input, rows, y, ctx.blas, scratch, slab, stream);
+  } else if constexpr (f32) {
+    ctx.blas.gemm_bf16_f32(input, lin.weight.data(), rows, lin.out, lin.in, y, stream);
+  } else {
+    ctx.blas.gemm_bf16(input, lin.weight.data(), rows, lin.out, lin.in, y, stream);
+  }
 }
 
 // Concatenation of device arrays (row-major stacking is appending).
@@ -125,8 +138,7 @@ void linear_forward(const GpuLinear& lin, const bf16_bits* x, std::int64_t rows,
   if (lin.fp4 && rows < kDequantizeFromRows) {
     gemv_w4a16(*lin.fp4, x, rows, y, lin.rotation ? &*lin.rotation : nullptr, ctx.gemv, stream);
   } else {
-    const bf16_bits* input = rotated(lin, x, rows, ctx, stream);
-    ctx.blas.gemm_bf16(input, bf16_weight(lin, ctx, stream), rows, lin.out, lin.in, y, stream);
+    cublas_product(lin, rotated(lin, x, rows, ctx, stream), rows, y, ctx, stream);
   }
   if (lin.bias.size() > 0) check_cuda(detail::launch_add_bias(y, rows, lin.out, lin.bias.data(), stream), "bias");
 }
@@ -135,8 +147,7 @@ void linear_forward_f32(const GpuLinear& lin, const bf16_bits* x, std::int64_t r
                         cudaStream_t stream) {
   if (rows <= 0) return;
   if (lin.bias.size() > 0) fail("linear_forward_f32: a linear with a bias is not supported as the output head");
-  const bf16_bits* input = rotated(lin, x, rows, ctx, stream);
-  ctx.blas.gemm_bf16_f32(input, bf16_weight(lin, ctx, stream), rows, lin.out, lin.in, y, stream);
+  cublas_product(lin, rotated(lin, x, rows, ctx, stream), rows, y, ctx, stream);
 }
 
 }  // namespace microscale::cuda

@@ -32,8 +32,8 @@ struct GpuLinear {
 std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts);
 
 // Shared scratch of the linears of one model (one stream): cuBLAS, the GEMV's split-K buffer, a
-// rotated copy of the input, and a BF16 copy of a 4-bit weight for the large-batch path. Buffers
-// only grow; size them (reserve) before capturing a CUDA graph, since nothing may allocate then.
+// rotated copy of the input, and a BF16 copy of a 4-bit weight (or of a slab of it) for the large-batch
+// path. Buffers only grow; size them (reserve) before capturing a CUDA graph, since nothing may allocate then.
 class LinearContext {
  public:
   Blas blas;
@@ -49,6 +49,11 @@ class LinearContext {
 // Batches (rows) from which a 4-bit linear is dequantized to BF16 and multiplied by cuBLAS instead of
 // the GEMV (docs/benchmarks.md: at batch 64 the GEMV re-reads the weights 4 times and loses).
 inline constexpr std::int64_t kDequantizeFromRows = 64;
+// Whether that path decodes a 4-bit weight in slabs of default_slab_rows rows, each multiplied while
+// it is still in L2 (dequantize_gemm_bf16), instead of whole before one GEMM. Off until both are timed
+// on the H100 (fp4_driver --bench: the `slab deq+cuBLAS` rows and the slab sweep); off, the runtime
+// launches exactly what it did before the slabbed path existed.
+inline constexpr bool kSlabbedDequantize = false;
 
 // y[rows, out] = BF16((x R) W^T + bias), x [rows, in] BF16 on the device.
 void linear_forward(const GpuLinear& lin, const bf16_bits* x, std::int64_t rows, bf16_bits* y, LinearContext& ctx,

@@ -55,10 +55,12 @@ int mma_auto_splits(const MmaArgs& args);
 cudaError_t launch_repack_mma(Fp4Kind kind, const std::uint8_t* codes, const std::uint8_t* scales, std::int64_t rows,
                               std::int64_t cols, std::int64_t padded_cols, std::int64_t chunks, std::uint8_t* tiles,
                               std::uint8_t* tile_scales, cudaStream_t stream);
-// The tile layout decoded to BF16 [rows, cols], with exactly the values of launch_dequantize_bf16.
+// Weight rows [row0, row0 + rows) of the tile layout decoded to BF16 [rows, cols] (out's row 0 is weight
+// row row0), with exactly the values of launch_dequantize_bf16. row0 must start a row tile (a multiple
+// of 16; cudaErrorInvalidValue otherwise); rows may end inside one (the weight's last tile, or a slab's).
 cudaError_t launch_dequantize_mma_bf16(Fp4Kind kind, const std::uint8_t* tiles, const std::uint8_t* tile_scales,
-                                       std::int64_t rows, std::int64_t cols, std::int64_t chunks, float global_scale,
-                                       std::uint16_t* out, cudaStream_t stream);
+                                       std::int64_t row0, std::int64_t rows, std::int64_t cols, std::int64_t chunks,
+                                       float global_scale, std::uint16_t* out, cudaStream_t stream);
 
 cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uint16_t* x, std::uint16_t* y,
                                  std::int64_t rows, std::int64_t cols, cudaStream_t stream);
@@ -67,8 +69,9 @@ cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, st
                                    const float* factors, int block, Fp4Kind kind, float global_scale,
                                    std::uint8_t* codes, std::uint8_t* scales, cudaStream_t stream);
 
+// Weight rows [row0, row0 + rows) of the row layout decoded to BF16 [rows, cols] (out's row 0 is weight row row0).
 cudaError_t launch_dequantize_bf16(Fp4Kind kind, const std::uint8_t* codes, const std::uint8_t* scales,
-                                   std::int64_t rows, std::int64_t cols, std::int64_t padded_cols,
+                                   std::int64_t row0, std::int64_t rows, std::int64_t cols, std::int64_t padded_cols,
                                    float global_scale, std::uint16_t* out, cudaStream_t stream);
 
 }  // namespace microscale::cuda::detail
