@@ -8,9 +8,13 @@
 
 #if defined(__CUDACC__)
 #define MICROSCALE_HOST_DEVICE __host__ __device__
-#define MICROSCALE_UNROLL _Pragma("unroll")
 #else
 #define MICROSCALE_HOST_DEVICE
+#endif
+// Loop unrolling where the device compiler reads it (the host compiler would warn).
+#if defined(__CUDA_ARCH__)
+#define MICROSCALE_UNROLL _Pragma("unroll")
+#else
 #define MICROSCALE_UNROLL
 #endif
 
