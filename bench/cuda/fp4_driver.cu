@@ -342,29 +342,31 @@ int run_bench(const char* out_path, const Sections& sections) {
         }
       }
     }
+    // A sweep table: title, caption, header rows, then the rows gathered while timing (also printed).
+    const auto sweep_table = [&md](const char* title, const char* caption, const char* header, const char* rule,
+                                   const Markdown& rows) {
+      md.line("%s", "");
+      md.line("%s", title);
+      md.line("%s", "");
+      md.line("%s", caption);
+      md.line("%s", "");
+      md.line("%s", header);
+      md.line("%s", rule);
+      md.text += rows.text;
+      std::printf("%s", rows.text.c_str());
+    };
+    sweep_table("### Launch choices of the tensor-core kernel (MXFP4): automatic vs a sweep",
+                "Sweep entries are K splits, `p` = software-pipelined (not the default: slower in most shapes), times in us.",
+                "| shape | N x K | batch | auto (default, not pipelined) us | auto (pipelined) us | best | sweep |",
+                "|---|---|---|---|---|---|---|", splits_md);
+    sweep_table("### Slab sizes of the large-batch path: the whole weight vs slabs (dequantize_gemm_bf16)",
+                "`whole` = dequantize the whole weight to BF16, then one cuBLAS GEMM (slab_rows 0); `auto` = slabs of "
+                "default_slab_rows (the most rows whose BF16 slab fits 16 MiB, at least 1024); sweep entries are slab "
+                "rows: time in us (sizes >= N are one slab, the whole weight, and not timed). Tile layout, same inputs "
+                "as the table above.",
+                "| shape | N x K | batch | format | whole us | auto us | best | sweep |", "|---|---|---|---|---|---|---|---|",
+                slabs_md);
     md.line("%s", "");
-    md.line("### Launch choices of the tensor-core kernel (MXFP4): automatic vs a sweep");
-    md.line("%s", "");
-    md.line("Sweep entries are K splits, `p` = software-pipelined (not the default: slower in most shapes), times in us.");
-    md.line("%s", "");
-    md.line("| shape | N x K | batch | auto (default, not pipelined) us | auto (pipelined) us | best | sweep |");
-    md.line("|---|---|---|---|---|---|---|");
-    md.text += splits_md.text;
-    std::printf("%s", splits_md.text.c_str());
-    md.line("%s", "");
-    md.line("### Slab sizes of the large-batch path: the whole weight vs slabs (dequantize_gemm_bf16)");
-    md.line("%s", "");
-    md.line("`whole` = dequantize the whole weight to BF16, then one cuBLAS GEMM (slab_rows 0); `auto` = slabs of "
-            "default_slab_rows (the most rows whose BF16 slab fits 16 MiB, at least 1024); sweep entries are slab rows: "
-            "time in us (sizes >= N are one slab, the whole weight, and not timed). Tile layout, same inputs as the "
-            "table above.");
-    md.line("%s", "");
-    md.line("| shape | N x K | batch | format | whole us | auto us | best | sweep |");
-    md.line("|---|---|---|---|---|---|---|---|");
-    md.text += slabs_md.text;
-    std::printf("%s", slabs_md.text.c_str());
-    md.line("%s", "");
-
   }
   if (sections.hadamard) {
     // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
