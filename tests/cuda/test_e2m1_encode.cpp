@@ -130,6 +130,25 @@ TEST(QuotientRn, EqualsIeeeDivisionWhereTheGroupIsSafe) {
   EXPECT_EQ(code_mismatches, 0);
 }
 
+TEST(QuotientRn, KeepsTheSignOfZeroAndOfUnderflowingQuotients) {
+  // -0 / s is -0 (E2M1 code 8); a tiny negative a over a large s underflows to -0 or a negative
+  // subnormal. A plain one-step correction returns +0 for a = -0.
+  std::int64_t mismatches = 0, checked = 0;
+  for (const float b : {1.0f, 0.375f, 0x1.8p-7f, 0x1.ep50f, 448.0f / 3.0f}) {
+    const float y = 1.0f / b;
+    for (const float a : {0.0f, -0.0f, -std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::denorm_min(),
+                          -0x1p-140f, -0x1.8p-126f, -std::numeric_limits<float>::min()}) {
+      ASSERT_TRUE(quotient_is_safe(1.0f, b));  // the group's amax (another element) is 1; a is any smaller value
+      const float want = a / b, got = quotient_rn(a, b, y);
+      mismatches += std::signbit(want) != std::signbit(got);
+      mismatches += formats::detail::e2m1_code(want) != formats::detail::e2m1_code(got);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(checked, 35);
+}
+
 TEST(QuotientRn, DividesEveryAmaxBySixExactly) {
   // NVFP4's amax / 6 for every float mantissa of three binades and a sweep of exponents.
   const float y6 = 1.0f / 6.0f;

@@ -14,9 +14,13 @@ namespace microscale::cuda::detail {
 // gives the remainder a - b q exactly, and one correction by it rounds correctly (Markstein's
 // theorem). That needs the quotient and the remainder clear of overflow and underflow; see
 // quotient_is_safe.
+//
+// The sign is a's (b > 0), set explicitly: for a = -0 the correction computes +0 + -0 = +0, where the
+// IEEE quotient is -0 (E2M1 code 8, not 0); the GPU checks caught that on the H100.
 MICROSCALE_HOST_DEVICE inline float quotient_rn(float a, float b, float y) {
   const float q = mul_rn(a, y);
-  return fma_rn(fma_rn(-q, b, a), y, q);
+  const float corrected = fma_rn(fma_rn(-q, b, a), y, q);
+  return bits_float((float_bits(corrected) & 0x7FFFFFFFu) | (float_bits(a) & 0x80000000u));
 }
 
 // True when NVFP4's group arithmetic may use quotient_rn: RN(amax / 6) exactly (amax = 0 or in
