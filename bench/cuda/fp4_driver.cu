@@ -232,6 +232,16 @@ int run_bench(const char* out_path, const Sections& sections) {
         const double t_blas = time_us(stream, [&](int i) {
           blas.gemm_bf16(x.data(), wb[i % wb.size()].data(), batch, s.n, s.k, y.data(), stream);
         });
+        // The large-batch path on the tile layout: dequantize to BF16 (whole, slab_rows 0, or in slabs) and
+        // cuBLAS. The scratch holds the whole weight, so any slab fits at its start.
+        const std::span<std::uint16_t> dequantized(scratch.data(), scratch.size());
+        auto large_batch_us = [&](int f, std::int64_t slab_rows) {
+          const auto& tiles = wq[f][1];
+          return time_us(stream, [&](int i) {
+            mc::dequantize_gemm_bf16(tiles[i % tiles.size()], x.data(), batch, y.data(), blas, dequantized, slab_rows,
+                                     stream);
+          }, 5, 11);
+        };
         double t[2], gbs[2], t_gemv[2] = {0, 0};
         const bool small = batch <= 64;
         for (int f = 0; f < 2; ++f) {
@@ -245,10 +255,7 @@ int run_bench(const char* out_path, const Sections& sections) {
               mc::gemv_w4a16(rows[i % rows.size()], x.data(), batch, y.data(), nullptr, workspace, stream);
             });
           } else {
-            t[f] = time_us(stream, [&](int i) {
-              mc::dequantize_bf16(tiles[i % tiles.size()], scratch.data(), stream);
-              blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
-            }, 5, 11);
+            t[f] = large_batch_us(f, 0);
           }
           const double bytes = static_cast<double>(wq[f][0][0].bytes()) + 2.0 * batch * (s.k + s.n);
           gbs[f] = bytes / (t[f] * 1e3);
@@ -262,31 +269,16 @@ int run_bench(const char* out_path, const Sections& sections) {
         double whole[2] = {t[0], t[1]};  // deq+cuBLAS of the whole weight (the main path above batch 64)
         if (batch == 64) {
           // The other large-batch option at batch 64, for the record.
-          for (int f = 0; f < 2; ++f) {
-            const auto& ws = wq[f][1];
-            whole[f] = time_us(stream, [&](int i) {
-              mc::dequantize_bf16(ws[i % ws.size()], scratch.data(), stream);
-              blas.gemm_bf16(x.data(), scratch.data(), batch, s.n, s.k, y.data(), stream);
-            }, 5, 11);
-          }
+          for (int f = 0; f < 2; ++f) whole[f] = large_batch_us(f, 0);
           md.line("| %s | %lldx%lld | 64 | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | deq+cuBLAS | | |", s.name,
                   static_cast<long long>(s.n), static_cast<long long>(s.k), t_blas, whole[0], t_blas / whole[0],
                   whole[1], t_blas / whole[1]);
         }
         if (batch >= 64) {
-          // The slabbed large-batch path: the default slab size in the main table, a sweep in its own. The
-          // scratch is the one buffer the whole-weight path uses; a slab occupies its start.
+          // The slabbed large-batch path: the default slab size in the main table, a sweep in its own.
           const std::int64_t auto_rows = mc::default_slab_rows(s.n, s.k);
-          const std::span<std::uint16_t> slab_scratch(scratch.data(), scratch.size());
-          auto slabbed_us = [&](int f, std::int64_t slab_rows) {
-            const auto& ws = wq[f][1];
-            return time_us(stream, [&](int i) {
-              mc::dequantize_gemm_bf16(ws[i % ws.size()], x.data(), batch, y.data(), blas, slab_scratch, slab_rows,
-                                       stream);
-            }, 5, 11);
-          };
           double ta[2];
-          for (int f = 0; f < 2; ++f) ta[f] = slabbed_us(f, auto_rows);
+          for (int f = 0; f < 2; ++f) ta[f] = large_batch_us(f, auto_rows);
           md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | | | %.2fx | %.1f | | | %.2fx | slab deq+cuBLAS (auto %lld rows) "
                   "| | |",
                   s.name, static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas,
@@ -298,7 +290,7 @@ int run_bench(const char* out_path, const Sections& sections) {
             if (ta[f] < best) best = ta[f], best_name = "auto";
             for (std::int64_t rows : kSlabSweep) {
               if (rows >= s.n) break;  // one slab: the whole weight
-              const double us = slabbed_us(f, rows);
+              const double us = large_batch_us(f, rows);
               char buf[48];
               std::snprintf(buf, sizeof buf, " %lld: %.1f;", static_cast<long long>(rows), us);
               sweep += buf;

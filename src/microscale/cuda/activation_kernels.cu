@@ -31,16 +31,16 @@ int grid_for(std::int64_t items_per_warp_work) {
   return static_cast<int>(blocks < cap ? (blocks > 0 ? blocks : 1) : cap);
 }
 
-std::int64_t segments_per_row(std::int64_t cols, int lane_elements) {
+// Segments (32 lanes of lane_elements values) per row: the launchers size grids by it, the kernels walk it.
+__host__ __device__ std::int64_t segments_per_row(std::int64_t cols, int lane_elements) {
   const std::int64_t segment = 32 * lane_elements;
   return (cols + segment - 1) / segment;
 }
 
 // The (row, segment) items of this warp.
 __device__ ItemCursor warp_segments(std::int64_t cols, int lane_elements) {
-  const std::int64_t segment = 32 * lane_elements;
   return ItemCursor(static_cast<std::int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5),
-                    static_cast<std::int64_t>(gridDim.x) * kWarps, (cols + segment - 1) / segment);
+                    static_cast<std::int64_t>(gridDim.x) * kWarps, segments_per_row(cols, lane_elements));
 }
 
 // Loads lane's E values of a segment starting at column `local` (zeros past the row end; rows are a
