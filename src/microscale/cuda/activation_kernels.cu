@@ -44,10 +44,10 @@ __device__ ItemCursor warp_segments(std::int64_t cols, int lane_elements) {
 }
 
 // Loads lane's E values of a segment starting at column `local` (zeros past the row end; rows are a
-// multiple of 8 long) and rotates them when ROTATE.
-template <int E, bool ROTATE>
+// multiple of 8 long).
+template <int E>
 __device__ __forceinline__ void load_lane(const std::uint16_t* x, std::int64_t row, std::int64_t cols,
-                                          std::int64_t local, const float* factors, int block, float (&v)[E]) {
+                                          std::int64_t local, float (&v)[E]) {
   uint4 raw[E / 8];
 #pragma unroll
   for (int j = 0; j < E / 8; ++j) {
@@ -56,18 +56,16 @@ __device__ __forceinline__ void load_lane(const std::uint16_t* x, std::int64_t r
   }
 #pragma unroll
   for (int j = 0; j < E / 8; ++j) bf16x8_to_float(raw[j], *reinterpret_cast<float(*)[8]>(v + 8 * j));
-  if constexpr (ROTATE) {
+}
+
+// v * factor, factor = +-magnitude by bit i of `negative`: the sign-symmetric rounding makes it the
+// rounded product with the magnitude, its sign bit flipped (an Inf or zero flips as the product would;
+// a NaN's sign is cleared by the butterflies that follow, as every GPU NaN result is canonical).
+template <int E>
+__device__ __forceinline__ void apply_signed_magnitude(float (&v)[E], std::uint32_t negative, float magnitude) {
 #pragma unroll
-    for (int j = 0; j < E / 4; ++j) {
-      if (local + 4 * j < cols) {
-        const float4 f = __ldg(reinterpret_cast<const float4*>(factors + local + 4 * j));
-        v[4 * j] = __fmul_rn(v[4 * j], f.x);
-        v[4 * j + 1] = __fmul_rn(v[4 * j + 1], f.y);
-        v[4 * j + 2] = __fmul_rn(v[4 * j + 2], f.z);
-        v[4 * j + 3] = __fmul_rn(v[4 * j + 3], f.w);
-      }
-    }
-    warp_hadamard<E>(v, block);
+  for (int i = 0; i < E; ++i) {
+    v[i] = __uint_as_float(__float_as_uint(__fmul_rn(v[i], magnitude)) ^ ((negative << (31 - i)) & 0x80000000u));
   }
 }
 
@@ -79,7 +77,15 @@ __global__ void __launch_bounds__(kThreads) hadamard_kernel(const float* factors
     const std::int64_t row = at.outer;
     const std::int64_t local = at.inner * 32 * E + lane * E;
     float v[E];
-    load_lane<E, true>(x, row, cols, local, factors, block, v);
+    load_lane<E>(x, row, cols, local, v);
+    if (local < cols) {
+      const float4 f0 = __ldg(reinterpret_cast<const float4*>(factors + local));
+      const float4 f1 = __ldg(reinterpret_cast<const float4*>(factors + local + 4));
+      const float f[8] = {f0.x, f0.y, f0.z, f0.w, f1.x, f1.y, f1.z, f1.w};
+#pragma unroll
+      for (int i = 0; i < E; ++i) v[i] = __fmul_rn(v[i], f[i]);
+    }
+    warp_hadamard<E>(v, block);
     if (local < cols) {
       const uint4 out = make_uint4(pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3]), pack_bf16x2(v[4], v[5]),
                                    pack_bf16x2(v[6], v[7]));
@@ -139,9 +145,9 @@ __device__ __forceinline__ std::uint32_t quantize_group(const float* v, float gl
 
 template <int KIND, bool ROTATE>
 __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::uint16_t* x, std::int64_t rows,
-                                                                   std::int64_t cols, const float* factors, int block,
-                                                                   float global_scale, std::uint8_t* codes,
-                                                                   std::uint8_t* scales) {
+                                                                   std::int64_t cols, const std::uint32_t* negative,
+                                                                   float magnitude, int block, float global_scale,
+                                                                   std::uint8_t* codes, std::uint8_t* scales) {
   constexpr bool kMx = KIND == static_cast<int>(Fp4Kind::mxfp4);
   constexpr int kGroup = kMx ? 32 : 16;
   constexpr int E = kQuantizeLaneElements;
@@ -152,7 +158,11 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
     const std::int64_t row = at.outer;
     const std::int64_t local = at.inner * 32 * E + lane * E;
     float v[E];
-    load_lane<E, ROTATE>(x, row, cols, local, factors, block, v);
+    load_lane<E>(x, row, cols, local, v);
+    if constexpr (ROTATE) {
+      apply_signed_magnitude(v, local < cols ? __ldg(negative + local / E) : 0u, magnitude);
+      warp_hadamard<E>(v, block);
+    }
 #pragma unroll
     for (int g = 0; g < E / kGroup; ++g) {
       const std::int64_t k = local + g * kGroup;
@@ -209,19 +219,20 @@ cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uin
   return cudaGetLastError();
 }
 
-cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, std::int64_t cols, const float* factors,
-                                   int block, Fp4Kind kind, float global_scale, std::uint8_t* codes,
-                                   std::uint8_t* scales, cudaStream_t stream) {
+cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, std::int64_t cols,
+                                   const std::uint32_t* negative, float magnitude, int block, Fp4Kind kind,
+                                   float global_scale, std::uint8_t* codes, std::uint8_t* scales,
+                                   cudaStream_t stream) {
   const std::int64_t items = rows * segments_per_row(cols, kQuantizeLaneElements);
   if (items == 0) return cudaSuccess;
   const int grid = grid_for(items);
-  const bool rotate = factors != nullptr;
+  const bool rotate = negative != nullptr;
   if (kind == Fp4Kind::mxfp4) {
-    if (rotate) rotate_quantize_kernel<0, true><<<grid, kThreads, 0, stream>>>(x, rows, cols, factors, block, global_scale, codes, scales);
-    else rotate_quantize_kernel<0, false><<<grid, kThreads, 0, stream>>>(x, rows, cols, factors, block, global_scale, codes, scales);
+    if (rotate) rotate_quantize_kernel<0, true><<<grid, kThreads, 0, stream>>>(x, rows, cols, negative, magnitude, block, global_scale, codes, scales);
+    else rotate_quantize_kernel<0, false><<<grid, kThreads, 0, stream>>>(x, rows, cols, negative, magnitude, block, global_scale, codes, scales);
   } else {
-    if (rotate) rotate_quantize_kernel<1, true><<<grid, kThreads, 0, stream>>>(x, rows, cols, factors, block, global_scale, codes, scales);
-    else rotate_quantize_kernel<1, false><<<grid, kThreads, 0, stream>>>(x, rows, cols, factors, block, global_scale, codes, scales);
+    if (rotate) rotate_quantize_kernel<1, true><<<grid, kThreads, 0, stream>>>(x, rows, cols, negative, magnitude, block, global_scale, codes, scales);
+    else rotate_quantize_kernel<1, false><<<grid, kThreads, 0, stream>>>(x, rows, cols, negative, magnitude, block, global_scale, codes, scales);
   }
   return cudaGetLastError();
 }

@@ -159,6 +159,13 @@ DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t 
   r.cols = cols;
   r.factors = DeviceArray<float>(factors.size());
   r.factors.upload(factors);
+  r.magnitude = scale;
+  std::vector<std::uint32_t> negative(static_cast<std::size_t>((cols + 31) / 32), 0u);
+  for (std::size_t i = 0; i < factors.size(); ++i) {
+    if (std::signbit(factors[i])) negative[i / 32] |= 1u << (i % 32);
+  }
+  r.negative = DeviceArray<std::uint32_t>(negative.size());
+  r.negative.upload(negative);
   return r;
 }
 
@@ -268,7 +275,8 @@ void rotate_quantize(const bf16_bits* x, std::int64_t rows, std::int64_t cols, c
   check_rotation(rotation, cols, "rotate_quantize");
   check_aligned(x, "rotate_quantize input");
   if (reinterpret_cast<std::uintptr_t>(codes) % 4 != 0) fail("rotate_quantize: codes pointer is not 4-byte aligned");
-  check_cuda(detail::launch_rotate_quantize(x, rows, cols, rotation != nullptr ? rotation->factors.data() : nullptr,
+  check_cuda(detail::launch_rotate_quantize(x, rows, cols, rotation != nullptr ? rotation->negative.data() : nullptr,
+                                            rotation != nullptr ? rotation->magnitude : 0.0f,
                                             rotation != nullptr ? rotation->block : 0, kind,
                                             format == formats::Format::nvfp4 ? global_scale : 1.0f, codes,
                                             scale_codes, stream),

@@ -122,6 +122,11 @@ struct DeviceRotation {
   int block = 0;
   std::int64_t cols = 0;
   DeviceArray<float> factors;
+  // The same factors as one magnitude and a sign bit per column (bit i of word w: column 32 w + i is
+  // negative), for rotate-and-quantize: a lane of 32 values loads one word instead of 128 bytes of
+  // factors, whose strided loads made that kernel bound by L1 (docs/benchmarks.md, fifth step).
+  float magnitude = 0.0f;
+  DeviceArray<std::uint32_t> negative;
 };
 DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols);
 

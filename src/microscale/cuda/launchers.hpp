@@ -65,9 +65,12 @@ cudaError_t launch_dequantize_mma_bf16(Fp4Kind kind, const std::uint8_t* tiles, 
 cudaError_t launch_hadamard_bf16(const float* factors, int block, const std::uint16_t* x, std::uint16_t* y,
                                  std::int64_t rows, std::int64_t cols, cudaStream_t stream);
 
+// The rotation, when `negative` is not null, multiplies column c by magnitude, negated where bit c % 32
+// of negative[c / 32] is set (DeviceRotation's sign words), before the block Hadamard.
 cudaError_t launch_rotate_quantize(const std::uint16_t* x, std::int64_t rows, std::int64_t cols,
-                                   const float* factors, int block, Fp4Kind kind, float global_scale,
-                                   std::uint8_t* codes, std::uint8_t* scales, cudaStream_t stream);
+                                   const std::uint32_t* negative, float magnitude, int block, Fp4Kind kind,
+                                   float global_scale, std::uint8_t* codes, std::uint8_t* scales,
+                                   cudaStream_t stream);
 
 // Weight rows [row0, row0 + rows) of the row layout decoded to BF16 [rows, cols] (out's row 0 is weight row row0).
 cudaError_t launch_dequantize_bf16(Fp4Kind kind, const std::uint8_t* codes, const std::uint8_t* scales,
