@@ -5,7 +5,10 @@
 
 #if defined(MICROSCALE_HAVE_CUDA)
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "cuda/fp4_checks.hpp"
@@ -124,6 +127,36 @@ TEST(CudaFp4, RowRangeAndSlabArgumentsAreCheckedBeforeAnyDeviceWork) {
   EXPECT_EQ(slab_scratch_elements(w, 112), 100 * 64);              // one slab covers the weight
   w.format = formats::Format::int4;
   EXPECT_THROW(dequantize_bf16_rows(w, 0, 16, nullptr), Error);
+}
+
+TEST(CudaFp4, SignWordsFlipTheRoundedProductAsTheNegativeFactorWould) {
+  // Host-only: rotate-and-quantize multiplies by DeviceRotation::magnitude and flips the sign bit where
+  // negative_sign_words says so; that must equal the product with the factor itself, bit for bit.
+  const std::int64_t cols = 1040;  // not a multiple of 32: the last word is partial
+  std::vector<float> factors = rotation::rotation_signs(rotation::RotationSpec{16, true, 9}, cols);
+  const float magnitude = static_cast<float>(1.0 / std::sqrt(16.0));
+  for (float& f : factors) f *= magnitude;
+  const std::vector<std::uint32_t> words = negative_sign_words(factors);
+  ASSERT_EQ(words.size(), 33u);
+  std::int64_t negatives = 0, mismatches = 0;
+  const float values[] = {1.0f, -3.5f, 0.0f, -0.0f, 1e-40f, -7.25e30f, std::numeric_limits<float>::infinity(),
+                          0.3333333f};
+  for (std::int64_t c = 0; c < cols; ++c) {
+    const bool negative = ((words[c / 32] >> (c % 32)) & 1u) != 0;
+    negatives += negative;
+    EXPECT_EQ(negative, std::signbit(factors[c])) << c;
+    for (const float v : values) {
+      std::uint32_t bits, want;
+      const float product = v * magnitude, exact = v * factors[c];
+      std::memcpy(&bits, &product, sizeof bits);
+      std::memcpy(&want, &exact, sizeof want);
+      mismatches += (bits ^ (negative ? 0x80000000u : 0u)) != want;
+    }
+  }
+  EXPECT_GT(negatives, cols / 4);
+  EXPECT_LT(negatives, 3 * cols / 4);
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(words.back() >> (cols % 32), 0u);  // no bits past the last column
 }
 
 TEST(CudaFp4, DefaultSlabRowsFitTheByteBudgetButKeepTheGemmWide) {

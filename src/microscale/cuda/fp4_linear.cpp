@@ -144,6 +144,14 @@ bool to_mma_layout(Fp4Weight& w, cudaStream_t stream) {
   return true;
 }
 
+std::vector<std::uint32_t> negative_sign_words(std::span<const float> factors) {
+  std::vector<std::uint32_t> words((factors.size() + 31) / 32, 0u);
+  for (std::size_t i = 0; i < factors.size(); ++i) {
+    if (std::signbit(factors[i])) words[i / 32] |= 1u << (i % 32);
+  }
+  return words;
+}
+
 DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols) {
   const int b = spec.block;
   if (b < 2 || b > 256 || (b & (b - 1)) != 0)
@@ -160,10 +168,7 @@ DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t 
   r.factors = DeviceArray<float>(factors.size());
   r.factors.upload(factors);
   r.magnitude = scale;
-  std::vector<std::uint32_t> negative(static_cast<std::size_t>((cols + 31) / 32), 0u);
-  for (std::size_t i = 0; i < factors.size(); ++i) {
-    if (std::signbit(factors[i])) negative[i / 32] |= 1u << (i % 32);
-  }
+  const std::vector<std::uint32_t> negative = negative_sign_words(factors);
   r.negative = DeviceArray<std::uint32_t>(negative.size());
   r.negative.upload(negative);
   return r;

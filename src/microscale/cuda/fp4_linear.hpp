@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -129,6 +130,9 @@ struct DeviceRotation {
   DeviceArray<std::uint32_t> negative;
 };
 DeviceRotation upload_rotation(const rotation::RotationSpec& spec, std::int64_t cols);
+// DeviceRotation::negative from the factors: bit i of word w set where factor 32 w + i is negative
+// (host-only, so that a CPU test checks it).
+std::vector<std::uint32_t> negative_sign_words(std::span<const float> factors);
 
 // Scratch of the W4A16 kernels: FP32 split-K partial sums and per-row-tile arrival counters (both
 // kept zeroed between calls), and a BF16 copy of rotated activations. Buffers grow, never shrink;

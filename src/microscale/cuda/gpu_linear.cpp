@@ -115,8 +115,12 @@ std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts) 
     stack.bias = concatenate(biases);
   }
   if (first.rotation) {
-    stack.rotation = DeviceRotation{first.rotation->block, first.rotation->cols, {}};
+    stack.rotation = DeviceRotation{};
+    stack.rotation->block = first.rotation->block;
+    stack.rotation->cols = first.rotation->cols;
     stack.rotation->factors = concatenate(std::vector<const DeviceArray<float>*>{&first.rotation->factors});
+    stack.rotation->magnitude = first.rotation->magnitude;
+    stack.rotation->negative = concatenate(std::vector<const DeviceArray<std::uint32_t>*>{&first.rotation->negative});
   }
   for (GpuLinear* p : parts) {  // shapes stay (the model reads q/k/v widths from them), memory goes
     p->weight = {};
