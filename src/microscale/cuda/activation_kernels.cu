@@ -108,12 +108,12 @@ __device__ __forceinline__ std::uint32_t mxfp4_scale_code(float amax, float& inv
   return code;
 }
 
-// Codes and scale of one group of G values held by this lane. MXFP4 multiplies by the exact
-// reciprocal of its power-of-two scale; NVFP4 divides (IEEE, as the CPU does; its scale comes from the
-// block's table). Groups with a NaN take the NaN-aware encoder.
+// Codes and scale of one group of G values held by this lane. NVFP4 forms its quotients with
+// quotient_rn (scale reciprocals from the block's table) where quotient_is_safe allows, else with IEEE
+// division; MXFP4 multiplies by the exact reciprocal. Groups with a NaN take the NaN-aware encoder.
 template <int KIND, int G>
 __device__ __forceinline__ std::uint32_t quantize_group(const float* v, float global_scale, const float* nv_scales,
-                                                        std::uint32_t (&words)[G / 8]) {
+                                                        const float* nv_reciprocals, std::uint32_t (&words)[G / 8]) {
   float amax = 0.0f;
   bool nan = false;
 #pragma unroll
@@ -123,17 +123,27 @@ __device__ __forceinline__ std::uint32_t quantize_group(const float* v, float gl
   }
   std::uint32_t scale_code;
   float q[G];
+  bool exact_quotients = true;
   if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
     float inverse;
     scale_code = mxfp4_scale_code(amax, inverse);
 #pragma unroll
     for (int i = 0; i < G; ++i) q[i] = __fmul_rn(v[i], inverse);
   } else {
-    scale_code = e4m3_from_positive_dev(fminf(__fmul_rn(__fdiv_rn(amax, 6.0f), global_scale), 448.0f));
+    constexpr float kSixth = 1.0f / 6.0f;  // RN(1/6)
+    const float sixth = quotient_is_safe(amax, 6.0f) ? quotient_rn(amax, 6.0f, kSixth) : __fdiv_rn(amax, 6.0f);
+    scale_code = e4m3_from_positive_dev(fminf(__fmul_rn(sixth, global_scale), 448.0f));
     if (scale_code == 0) scale_code = 0x20u;  // compressed-tensors' FP8 epsilon: a scale is never 0
     const float scale = nv_scales[scale_code];
+    exact_quotients = quotient_is_safe(amax, scale);
+    if (exact_quotients && !nan) {
+      const float reciprocal = nv_reciprocals[scale_code];
 #pragma unroll
-    for (int i = 0; i < G; ++i) q[i] = __fdiv_rn(v[i], scale);
+      for (int i = 0; i < G; ++i) q[i] = quotient_rn(v[i], scale, reciprocal);
+    } else {
+#pragma unroll
+      for (int i = 0; i < G; ++i) q[i] = __fdiv_rn(v[i], scale);
+    }
   }
 #pragma unroll
   for (int w = 0; w < G / 8; ++w) {
@@ -152,7 +162,8 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
   constexpr int kGroup = kMx ? 32 : 16;
   constexpr int E = kQuantizeLaneElements;
   __shared__ float nv_scales[kMx ? 1 : 256];
-  if constexpr (!kMx) fill_nvfp4_scale_table(nv_scales, global_scale);
+  __shared__ float nv_reciprocals[kMx ? 1 : 256];
+  if constexpr (!kMx) fill_nvfp4_scale_table(nv_scales, global_scale, nv_reciprocals);
   const int lane = static_cast<int>(threadIdx.x & 31);
   for (ItemCursor at = warp_segments(cols, E); at.outer < rows; at.advance()) {
     const std::int64_t row = at.outer;
@@ -169,7 +180,7 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
       if (k < cols) {  // rows are a multiple of the group long
         std::uint32_t words[kGroup / 8];
         const std::uint32_t scale_code =
-            quantize_group<KIND, kGroup>(v + g * kGroup, global_scale, nv_scales, words);
+            quantize_group<KIND, kGroup>(v + g * kGroup, global_scale, nv_scales, nv_reciprocals, words);
         auto* out = reinterpret_cast<std::uint32_t*>(codes + row * (cols / 2) + k / 2);
 #pragma unroll
         for (int w = 0; w < kGroup / 8; ++w) out[w] = words[w];

@@ -47,11 +47,14 @@ __device__ __forceinline__ std::uint32_t e4m3_from_positive_dev(float a) {
 }
 
 // NVFP4's 256 possible group scales E4M3(code) / global_scale into a block's shared table, each
-// divided once per block instead of once per weight or group (the dequantize kernels and
-// rotate-and-quantize); the block must call it whole (it ends with a barrier).
-__device__ __forceinline__ void fill_nvfp4_scale_table(float* table, float global_scale) {  // table[256]
+// divided once per block instead of once per weight (the dequantize kernels), and optionally their
+// correctly rounded reciprocals (rotate-and-quantize's quotient_rn); the block must call it whole (it
+// ends with a barrier).
+__device__ __forceinline__ void fill_nvfp4_scale_table(float* table, float global_scale,
+                                                       float* reciprocals = nullptr) {  // [256] each
   for (int i = static_cast<int>(threadIdx.x); i < 256; i += static_cast<int>(blockDim.x)) {
     table[i] = __fdiv_rn(e4m3_to_float_dev(static_cast<std::uint32_t>(i)), global_scale);
+    if (reciprocals != nullptr) reciprocals[i] = __frcp_rn(table[i]);
   }
   __syncthreads();
 }

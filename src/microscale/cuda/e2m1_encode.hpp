@@ -1,13 +1,38 @@
 #pragma once
-// The E2M1 encoder of rotate-and-quantize's inner loop, host-callable so that a CPU test proves it
-// against what it replaces (tests/cuda/test_e2m1_encode.cpp): formats::detail::e2m1_code. The kernel
-// is bound by instruction issue (ncu), so each step is written for the fewest instructions that still
-// give the CPU's bits.
+// The arithmetic of rotate-and-quantize's inner loop, host-callable so that a CPU test proves it
+// against what it replaces (tests/cuda/test_e2m1_encode.cpp): formats::detail::e2m1_code of IEEE
+// quotients. The kernel is bound by instruction issue (ncu), so each step here is written for the
+// fewest instructions that still give the CPU's bits.
 #include <cstdint>
 
 #include "microscale/cuda/host_device.hpp"
 
 namespace microscale::cuda::detail {
+
+// RN(a / b) from y = RN(1 / b) with one multiply and two FMAs instead of an IEEE division (about ten
+// instructions and a slow-path branch on the GPU): q = RN(a y) is within an ulp of a / b, the FMA
+// gives the remainder a - b q exactly, and one correction by it rounds correctly (Markstein's
+// theorem). That needs the quotient and the remainder clear of overflow and underflow; see
+// quotient_is_safe.
+//
+// The sign is a's (b > 0), set explicitly: for a = -0 the correction computes +0 + -0 = +0, where the
+// IEEE quotient is -0 (E2M1 code 8, not 0); the GPU checks caught that on the H100.
+MICROSCALE_HOST_DEVICE inline float quotient_rn(float a, float b, float y) {
+  const float q = mul_rn(a, y);
+  const float corrected = fma_rn(fma_rn(-q, b, a), y, q);
+  return bits_float((float_bits(corrected) & 0x7FFFFFFFu) | (float_bits(a) & 0x80000000u));
+}
+
+// True when NVFP4's group arithmetic may use quotient_rn: RN(amax / 6) exactly (amax = 0 or in
+// [2^-100, 2^60]: the quotient is normal and the remainder, a multiple of 2^-147, is exact), and for
+// every |a| <= amax a quotient RN(a / b) that is exact wherever it can reach E2M1's first threshold
+// (b in [2^-60, 2^60]: quotients stay below 2^120, and those >= 2^-3 have remainders that are
+// multiples of 2^-109). Smaller quotients may be an ulp off, which cannot move them past 0.25 or change
+// their sign, so their codes still match. Groups that fail this (or hold NaN or Inf) take IEEE
+// division.
+MICROSCALE_HOST_DEVICE inline bool quotient_is_safe(float amax, float b) {
+  return b >= 0x1p-60f && b <= 0x1p60f && amax <= 0x1p60f && (amax >= 0x1p-100f || amax == 0.0f);
+}
 
 // The E2M1 codes of q[0..7] packed into a word (code i in bits [4i, 4i + 4)), each the same as
 // formats::detail::e2m1_code: midpoint thresholds with ties to the even code, sign in bit 3. NaN is
