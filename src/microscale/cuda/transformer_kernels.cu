@@ -127,7 +127,8 @@ cudaError_t rms_norm(const In* x, std::int64_t segments, std::int64_t n, const f
 // Thread per (row, head, i < half) over the q heads then the k heads: a decode step has one row, so
 // parallelism must come from the heads (a thread per frequency looping over 40 heads took 20 us).
 __global__ void rope_kernel(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows,
-                            int seqlen, int head_dim, const float* inv_freq, const std::int32_t* start) {
+                            int seqlen, int head_dim, const float* inv_freq, const std::int32_t* start,
+                            const KvAppend cache) {
   const int half = head_dim / 2;
   const int heads = q_heads + k_heads;
   const std::int64_t n = rows * heads * half;
@@ -142,27 +143,23 @@ __global__ void rope_kernel(std::uint16_t* q, int q_heads, std::uint16_t* k, int
     const float angle = __fmul_rn(static_cast<float>(position), inv_freq[i]);
     const float c = static_cast<float>(cos(static_cast<double>(angle)));
     const float sn = static_cast<float>(sin(static_cast<double>(angle)));
-    std::uint16_t* lo = h < q_heads ? q + (r * q_heads + h) * head_dim + i
-                                    : k + (r * k_heads + (h - q_heads)) * head_dim + i;
-    std::uint16_t* hi = lo + half;
-    const float x0 = bf16_to_float(*lo), x1 = bf16_to_float(*hi);
-    *lo = float_to_bf16(x0 * c - x1 * sn);
-    *hi = float_to_bf16(x1 * c + x0 * sn);
-  }
-}
-
-__global__ void kv_append_kernel(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
-                                 std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
-                                 std::uint16_t* k_cache, std::uint16_t* v_cache) {
-  const std::int64_t n = rows * kv_dim;
-  const std::int64_t first = *start;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t r = i / kv_dim, c = i % kv_dim;
-    const std::int64_t b = r / seqlen, t = r % seqlen;
-    const std::int64_t dst = (b * capacity + first + t) * kv_dim + c;
-    k_cache[dst] = k[i];
-    v_cache[dst] = v[i];
+    const bool is_key = h >= q_heads;
+    const std::int64_t source = is_key ? (r * k_heads + (h - q_heads)) * head_dim + i : (r * q_heads + h) * head_dim + i;
+    std::uint16_t* in = is_key ? k : q;
+    const float x0 = bf16_to_float(in[source]), x1 = bf16_to_float(in[source + half]);
+    std::uint16_t* out = in;
+    std::int64_t target = source;
+    if (is_key && cache.keys != nullptr) {
+      // Row (b, t) of this call is cache row b*capacity + first + t; the key's offset within its row is kept.
+      const std::int64_t kv_dim = static_cast<std::int64_t>(k_heads) * head_dim;
+      const std::int64_t row_in_cache = (r / seqlen) * cache.capacity + first + r % seqlen;
+      target = row_in_cache * kv_dim + (source - r * kv_dim);
+      out = cache.keys;
+      cache.cached_values[target] = cache.values[source];
+      cache.cached_values[target + half] = cache.values[source + half];
+    }
+    out[target] = float_to_bf16(x0 * c - x1 * sn);
+    out[target + half] = float_to_bf16(x1 * c + x0 * sn);
   }
 }
 
@@ -470,17 +467,10 @@ cudaError_t launch_add_rms_norm(float* residual, const std::uint16_t* delta, std
 }
 
 cudaError_t launch_rope(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows, int seqlen,
-                        int head_dim, const float* inv_freq, const std::int32_t* start, cudaStream_t stream) {
-  rope_kernel<<<grid_for(rows * (q_heads + k_heads) * (head_dim / 2)), kThreads, 0, stream>>>(q, q_heads, k, k_heads, rows, seqlen,
-                                                                         head_dim, inv_freq, start);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_kv_append(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
-                             std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
-                             std::uint16_t* k_cache, std::uint16_t* v_cache, cudaStream_t stream) {
-  kv_append_kernel<<<grid_for(rows * kv_dim), kThreads, 0, stream>>>(k, v, rows, seqlen, kv_dim, capacity, start,
-                                                                     k_cache, v_cache);
+                        int head_dim, const float* inv_freq, const std::int32_t* start, const KvAppend& cache,
+                        cudaStream_t stream) {
+  rope_kernel<<<grid_for(rows * (q_heads + k_heads) * (head_dim / 2)), kThreads, 0, stream>>>(
+      q, q_heads, k, k_heads, rows, seqlen, head_dim, inv_freq, start, cache);
   return cudaGetLastError();
 }
 
