@@ -269,6 +269,95 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const std::uint16_t
   }
 }
 
+// Decode (one query per sequence): block = (head, sequence), and the 8 warps split the keys: warp w
+// takes tiles w, w + 8, ... of 32 keys, lane j scoring key j straight from the cache (its row is 16-byte
+// loads; the query is broadcast from shared memory), with the same online softmax as above. The
+// warps' (max, sum, accumulator) then merge in shared memory. attention_kernel's block would walk
+// every tile with one warp working, after two block-wide barriers per tile.
+template <int PER_LANE>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const std::uint16_t* q, const std::uint16_t* k_cache,
+                                                                    const std::uint16_t* v_cache, std::uint16_t* out,
+                                                                    std::int64_t capacity, const std::int32_t* start,
+                                                                    int heads, int kv_heads, float scale) {
+  constexpr int kHd = PER_LANE * 32;
+  constexpr int kWarpsPerBlock = kThreads / 32;
+  __shared__ float qs[kHd];
+  __shared__ float warp_m[kWarpsPerBlock], warp_l[kWarpsPerBlock];
+  __shared__ float warp_acc[kWarpsPerBlock][kHd];
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const int h = static_cast<int>(blockIdx.x);
+  const std::int64_t b = blockIdx.y;
+  const int last = *start;  // the query sits at position *start and sees keys 0..last
+  const int kvh = h / (heads / kv_heads);
+  const std::int64_t q_dim = static_cast<std::int64_t>(heads) * kHd;
+  const std::int64_t kv_dim = static_cast<std::int64_t>(kv_heads) * kHd;
+  for (int d = static_cast<int>(threadIdx.x); d < kHd; d += blockDim.x) qs[d] = bf16_to_float(q[b * q_dim + h * kHd + d]);
+  __syncthreads();
+
+  float m = -INFINITY, l = 0.0f;
+  float acc[PER_LANE];
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) acc[i] = 0.0f;
+  const std::uint16_t* keys = k_cache + b * capacity * kv_dim + kvh * kHd;
+  const std::uint16_t* values = v_cache + b * capacity * kv_dim + kvh * kHd;
+  for (int k0 = warp * kTileKeys; k0 <= last; k0 += kWarpsPerBlock * kTileKeys) {
+    const int key = k0 + lane;
+    const bool visible = key <= last;
+    float s = 0.0f;
+    if (visible) {
+      const uint4* row = reinterpret_cast<const uint4*>(keys + static_cast<std::int64_t>(key) * kv_dim);
+#pragma unroll 4
+      for (int c = 0; c < kHd / 8; ++c) {
+        const uint4 raw = row[c];
+        const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s = fmaf(qs[8 * c + 2 * e], __uint_as_float(w[e] << 16), s);
+          s = fmaf(qs[8 * c + 2 * e + 1], __uint_as_float(w[e] & 0xFFFF0000u), s);
+        }
+      }
+    }
+    s = visible ? s * scale : -INFINITY;
+    const float m_new = fmaxf(m, warp_max(s));  // finite: key k0 <= last is visible
+    const float correction = expf(m - m_new);   // 0 on the warp's first tile (m = -inf)
+    const float p = visible ? expf(s - m_new) : 0.0f;
+    l = l * correction + warp_sum(p);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i) acc[i] *= correction;
+    const int keys_here = min(kTileKeys, last - k0 + 1);  // invisible keys' rows may hold anything
+    for (int j = 0; j < keys_here; ++j) {
+      const float pj = __shfl_sync(0xffffffffu, p, j);
+      const std::uint16_t* v = values + static_cast<std::int64_t>(k0 + j) * kv_dim;
+#pragma unroll
+      for (int i = 0; i < PER_LANE; ++i) acc[i] = fmaf(pj, bf16_to_float(v[lane + 32 * i]), acc[i]);
+    }
+    m = m_new;
+  }
+  if (lane == 0) {
+    warp_m[warp] = m;  // -inf and l = 0 for a warp that had no keys
+    warp_l[warp] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) warp_acc[warp][lane + 32 * i] = acc[i];
+  __syncthreads();
+  float top = warp_m[0];  // warp 0 always holds key 0
+#pragma unroll
+  for (int w = 1; w < kWarpsPerBlock; ++w) top = fmaxf(top, warp_m[w]);
+  float total = 0.0f;
+  float weight[kWarpsPerBlock];
+#pragma unroll
+  for (int w = 0; w < kWarpsPerBlock; ++w) {
+    weight[w] = expf(warp_m[w] - top);  // 0 for a warp without keys
+    total += warp_l[w] * weight[w];
+  }
+  for (int d = static_cast<int>(threadIdx.x); d < kHd; d += blockDim.x) {
+    float o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarpsPerBlock; ++w) o += warp_acc[w][d] * weight[w];
+    out[b * q_dim + h * kHd + d] = float_to_bf16(o / total);
+  }
+}
+
 template <int PER_LANE>
 cudaError_t attention(const std::uint16_t* q, const std::uint16_t* k_cache, const std::uint16_t* v_cache,
                       std::uint16_t* out, int batch, int seqlen, std::int64_t capacity, const std::int32_t* start,
@@ -279,9 +368,14 @@ cudaError_t attention(const std::uint16_t* q, const std::uint16_t* k_cache, cons
   static const cudaError_t attribute = cudaFuncSetAttribute(
       attention_kernel<PER_LANE>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
   if (attribute != cudaSuccess) return attribute;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHd)));
+  if (seqlen == 1) {
+    decode_attention_kernel<PER_LANE><<<dim3(static_cast<unsigned>(heads), static_cast<unsigned>(batch)), kThreads, 0,
+                                        stream>>>(q, k_cache, v_cache, out, capacity, start, heads, kv_heads, scale);
+    return cudaGetLastError();
+  }
   const dim3 grid(static_cast<unsigned>((seqlen + kQueriesPerBlock - 1) / kQueriesPerBlock),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHd)));
   attention_kernel<PER_LANE><<<grid, kThreads, kSmem, stream>>>(q, k_cache, v_cache, out, seqlen, capacity, start,
                                                                  heads, kv_heads, scale);
   return cudaGetLastError();
