@@ -161,41 +161,49 @@ TEST(GpuModel, RotatedMxfp4LogitsMatchCpu) {
   for (Fp4Kernels k : {Fp4Kernels::tensor_cores, Fp4Kernels::gemv}) check_against_cpu(model, "wp-tiny mxfp4 rtn + hadamard 32", k);
 }
 
-// Prefill of the first half + one decode step at a time reproduces the cache-less logits.
-void check_decode_matches_prefill(const std::filesystem::path& dir, const std::string& name) {
+// Prefill of a prompt + one decode step at a time reproduces the cache-less logits.
+void check_decode_matches_prefill(const std::filesystem::path& dir, const std::string& name, int length = 24,
+                                  int prompt_length = 9) {
   GpuModel gpu = GpuModel::load(dir);
-  constexpr int kBatch = 2, kLen = 24, kPrompt = 9;
-  const auto tokens = text_tokens(kBatch * kLen);
-  const Matrix full = gpu.logits_for(tokens, kBatch, kLen);
+  constexpr int kBatch = 2;
+  const auto tokens = text_tokens(kBatch * length);
+  const Matrix full = gpu.logits_for(tokens, kBatch, length);
 
-  gpu.reset_cache(kBatch, kLen);
+  gpu.reset_cache(kBatch, length);
   std::vector<std::int32_t> prompt;
   for (int b = 0; b < kBatch; ++b) {
-    prompt.insert(prompt.end(), tokens.begin() + b * kLen, tokens.begin() + b * kLen + kPrompt);
+    prompt.insert(prompt.end(), tokens.begin() + b * length, tokens.begin() + b * length + prompt_length);
   }
-  Matrix cached(kBatch * kLen, full.cols);  // laid out like `full`
-  const Matrix first = gpu.forward_cached(prompt, kBatch, kPrompt);
+  Matrix cached(kBatch * length, full.cols);  // laid out like `full`
+  const Matrix first = gpu.forward_cached(prompt, kBatch, prompt_length);
   for (int b = 0; b < kBatch; ++b) {
-    for (int t = 0; t < kPrompt; ++t) {
-      const auto src = first.view().row(b * kPrompt + t);
-      std::copy(src.begin(), src.end(), cached.view().row(b * kLen + t).begin());
+    for (int t = 0; t < prompt_length; ++t) {
+      const auto src = first.view().row(b * prompt_length + t);
+      std::copy(src.begin(), src.end(), cached.view().row(b * length + t).begin());
     }
   }
-  for (int t = kPrompt; t < kLen; ++t) {
-    const std::int32_t step[kBatch] = {tokens[static_cast<std::size_t>(t)], tokens[static_cast<std::size_t>(kLen + t)]};
+  for (int t = prompt_length; t < length; ++t) {
+    const std::int32_t step[kBatch] = {tokens[static_cast<std::size_t>(t)], tokens[static_cast<std::size_t>(length + t)]};
     const Matrix next = gpu.decode_step(step);
     for (int b = 0; b < kBatch; ++b) {
       const auto src = next.view().row(b);
-      std::copy(src.begin(), src.end(), cached.view().row(b * kLen + t).begin());
+      std::copy(src.begin(), src.end(), cached.view().row(b * length + t).begin());
     }
   }
-  EXPECT_EQ(gpu.cache_length(), kLen);
-  expect_close(compare(full, cached, tokens, kLen), name + " decode vs prefill", false);
+  EXPECT_EQ(gpu.cache_length(), length);
+  expect_close(compare(full, cached, tokens, length), name + " decode vs prefill", false);
 }
 
 TEST(GpuModel, DecodeMatchesPrefillBf16) {
   REQUIRE_DEVICE();
   check_decode_matches_prefill(kTiny, "wp-tiny bf16");
+}
+
+// Decode attention splits the keys among 8 warps in tiles of 32: past 256 keys a warp takes a second
+// tile, and the last tile is partial.
+TEST(GpuModel, DecodeMatchesPrefillPast256Keys) {
+  REQUIRE_DEVICE();
+  check_decode_matches_prefill(kTiny, "wp-tiny bf16, 300 positions", 300, 270);
 }
 
 TEST(GpuModel, DecodeMatchesPrefillNvfp4) {

@@ -100,19 +100,19 @@ void run_layers(State& s, int batch, int seqlen, bool cached) {
                                               st),
                  "k norm");
     }
-    check_cuda(detail::launch_rope(q, c.num_heads, k, c.num_kv_heads, rows, seqlen, hd, s.inv_freq.data(), start, st),
-               "rope");
     const bf16_bits* keys = k;
     const bf16_bits* values = v;
     std::int64_t capacity = seqlen;
+    detail::KvAppend append;
     if (cached) {
-      check_cuda(detail::launch_kv_append(k, v, rows, seqlen, c.kv_dim(), s.cache_capacity, start,
-                                          s.k_cache[i].data(), s.v_cache[i].data(), st),
-                 "kv append");
+      append = {v, s.k_cache[i].data(), s.v_cache[i].data(), s.cache_capacity};
       keys = s.k_cache[i].data();
       values = s.v_cache[i].data();
       capacity = s.cache_capacity;
     }
+    check_cuda(detail::launch_rope(q, c.num_heads, k, c.num_kv_heads, rows, seqlen, hd, s.inv_freq.data(), start, append,
+                                   st),
+               cached ? "rope + kv append" : "rope");
     check_cuda(detail::launch_attention(q, keys, values, s.attention.data(), batch, seqlen, capacity, start,
                                         c.num_heads, c.num_kv_heads, hd, st),
                "attention");

@@ -127,7 +127,8 @@ cudaError_t rms_norm(const In* x, std::int64_t segments, std::int64_t n, const f
 // Thread per (row, head, i < half) over the q heads then the k heads: a decode step has one row, so
 // parallelism must come from the heads (a thread per frequency looping over 40 heads took 20 us).
 __global__ void rope_kernel(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows,
-                            int seqlen, int head_dim, const float* inv_freq, const std::int32_t* start) {
+                            int seqlen, int head_dim, const float* inv_freq, const std::int32_t* start,
+                            const KvAppend cache) {
   const int half = head_dim / 2;
   const int heads = q_heads + k_heads;
   const std::int64_t n = rows * heads * half;
@@ -142,27 +143,23 @@ __global__ void rope_kernel(std::uint16_t* q, int q_heads, std::uint16_t* k, int
     const float angle = __fmul_rn(static_cast<float>(position), inv_freq[i]);
     const float c = static_cast<float>(cos(static_cast<double>(angle)));
     const float sn = static_cast<float>(sin(static_cast<double>(angle)));
-    std::uint16_t* lo = h < q_heads ? q + (r * q_heads + h) * head_dim + i
-                                    : k + (r * k_heads + (h - q_heads)) * head_dim + i;
-    std::uint16_t* hi = lo + half;
-    const float x0 = bf16_to_float(*lo), x1 = bf16_to_float(*hi);
-    *lo = float_to_bf16(x0 * c - x1 * sn);
-    *hi = float_to_bf16(x1 * c + x0 * sn);
-  }
-}
-
-__global__ void kv_append_kernel(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
-                                 std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
-                                 std::uint16_t* k_cache, std::uint16_t* v_cache) {
-  const std::int64_t n = rows * kv_dim;
-  const std::int64_t first = *start;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t r = i / kv_dim, c = i % kv_dim;
-    const std::int64_t b = r / seqlen, t = r % seqlen;
-    const std::int64_t dst = (b * capacity + first + t) * kv_dim + c;
-    k_cache[dst] = k[i];
-    v_cache[dst] = v[i];
+    const bool is_key = h >= q_heads;
+    const std::int64_t source = is_key ? (r * k_heads + (h - q_heads)) * head_dim + i : (r * q_heads + h) * head_dim + i;
+    std::uint16_t* in = is_key ? k : q;
+    const float x0 = bf16_to_float(in[source]), x1 = bf16_to_float(in[source + half]);
+    std::uint16_t* out = in;
+    std::int64_t target = source;
+    if (is_key && cache.keys != nullptr) {
+      // Row (b, t) of this call is cache row b*capacity + first + t; the key's offset within its row is kept.
+      const std::int64_t kv_dim = static_cast<std::int64_t>(k_heads) * head_dim;
+      const std::int64_t row_in_cache = (r / seqlen) * cache.capacity + first + r % seqlen;
+      target = row_in_cache * kv_dim + (source - r * kv_dim);
+      out = cache.keys;
+      cache.cached_values[target] = cache.values[source];
+      cache.cached_values[target + half] = cache.values[source + half];
+    }
+    out[target] = float_to_bf16(x0 * c - x1 * sn);
+    out[target + half] = float_to_bf16(x1 * c + x0 * sn);
   }
 }
 
@@ -272,6 +269,95 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const std::uint16_t
   }
 }
 
+// Decode (one query per sequence): block = (head, sequence), and the 8 warps split the keys: warp w
+// takes tiles w, w + 8, ... of 32 keys, lane j scoring key j straight from the cache (its row is 16-byte
+// loads; the query is broadcast from shared memory), with the same online softmax as above. The
+// warps' (max, sum, accumulator) then merge in shared memory. attention_kernel's block would walk
+// every tile with one warp working, after two block-wide barriers per tile.
+template <int PER_LANE>
+__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const std::uint16_t* q, const std::uint16_t* k_cache,
+                                                                    const std::uint16_t* v_cache, std::uint16_t* out,
+                                                                    std::int64_t capacity, const std::int32_t* start,
+                                                                    int heads, int kv_heads, float scale) {
+  constexpr int kHd = PER_LANE * 32;
+  constexpr int kWarpsPerBlock = kThreads / 32;
+  __shared__ float qs[kHd];
+  __shared__ float warp_m[kWarpsPerBlock], warp_l[kWarpsPerBlock];
+  __shared__ float warp_acc[kWarpsPerBlock][kHd];
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const int h = static_cast<int>(blockIdx.x);
+  const std::int64_t b = blockIdx.y;
+  const int last = *start;  // the query sits at position *start and sees keys 0..last
+  const int kvh = h / (heads / kv_heads);
+  const std::int64_t q_dim = static_cast<std::int64_t>(heads) * kHd;
+  const std::int64_t kv_dim = static_cast<std::int64_t>(kv_heads) * kHd;
+  for (int d = static_cast<int>(threadIdx.x); d < kHd; d += blockDim.x) qs[d] = bf16_to_float(q[b * q_dim + h * kHd + d]);
+  __syncthreads();
+
+  float m = -INFINITY, l = 0.0f;
+  float acc[PER_LANE];
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) acc[i] = 0.0f;
+  const std::uint16_t* keys = k_cache + b * capacity * kv_dim + kvh * kHd;
+  const std::uint16_t* values = v_cache + b * capacity * kv_dim + kvh * kHd;
+  for (int k0 = warp * kTileKeys; k0 <= last; k0 += kWarpsPerBlock * kTileKeys) {
+    const int key = k0 + lane;
+    const bool visible = key <= last;
+    float s = 0.0f;
+    if (visible) {
+      const uint4* row = reinterpret_cast<const uint4*>(keys + static_cast<std::int64_t>(key) * kv_dim);
+#pragma unroll 4
+      for (int c = 0; c < kHd / 8; ++c) {
+        const uint4 raw = row[c];
+        const std::uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s = fmaf(qs[8 * c + 2 * e], __uint_as_float(w[e] << 16), s);
+          s = fmaf(qs[8 * c + 2 * e + 1], __uint_as_float(w[e] & 0xFFFF0000u), s);
+        }
+      }
+    }
+    s = visible ? s * scale : -INFINITY;
+    const float m_new = fmaxf(m, warp_max(s));  // finite: key k0 <= last is visible
+    const float correction = expf(m - m_new);   // 0 on the warp's first tile (m = -inf)
+    const float p = visible ? expf(s - m_new) : 0.0f;
+    l = l * correction + warp_sum(p);
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i) acc[i] *= correction;
+    const int keys_here = min(kTileKeys, last - k0 + 1);  // invisible keys' rows may hold anything
+    for (int j = 0; j < keys_here; ++j) {
+      const float pj = __shfl_sync(0xffffffffu, p, j);
+      const std::uint16_t* v = values + static_cast<std::int64_t>(k0 + j) * kv_dim;
+#pragma unroll
+      for (int i = 0; i < PER_LANE; ++i) acc[i] = fmaf(pj, bf16_to_float(v[lane + 32 * i]), acc[i]);
+    }
+    m = m_new;
+  }
+  if (lane == 0) {
+    warp_m[warp] = m;  // -inf and l = 0 for a warp that had no keys
+    warp_l[warp] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) warp_acc[warp][lane + 32 * i] = acc[i];
+  __syncthreads();
+  float top = warp_m[0];  // warp 0 always holds key 0
+#pragma unroll
+  for (int w = 1; w < kWarpsPerBlock; ++w) top = fmaxf(top, warp_m[w]);
+  float total = 0.0f;
+  float weight[kWarpsPerBlock];
+#pragma unroll
+  for (int w = 0; w < kWarpsPerBlock; ++w) {
+    weight[w] = expf(warp_m[w] - top);  // 0 for a warp without keys
+    total += warp_l[w] * weight[w];
+  }
+  for (int d = static_cast<int>(threadIdx.x); d < kHd; d += blockDim.x) {
+    float o = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarpsPerBlock; ++w) o += warp_acc[w][d] * weight[w];
+    out[b * q_dim + h * kHd + d] = float_to_bf16(o / total);
+  }
+}
+
 template <int PER_LANE>
 cudaError_t attention(const std::uint16_t* q, const std::uint16_t* k_cache, const std::uint16_t* v_cache,
                       std::uint16_t* out, int batch, int seqlen, std::int64_t capacity, const std::int32_t* start,
@@ -282,9 +368,14 @@ cudaError_t attention(const std::uint16_t* q, const std::uint16_t* k_cache, cons
   static const cudaError_t attribute = cudaFuncSetAttribute(
       attention_kernel<PER_LANE>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem));
   if (attribute != cudaSuccess) return attribute;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHd)));
+  if (seqlen == 1) {
+    decode_attention_kernel<PER_LANE><<<dim3(static_cast<unsigned>(heads), static_cast<unsigned>(batch)), kThreads, 0,
+                                        stream>>>(q, k_cache, v_cache, out, capacity, start, heads, kv_heads, scale);
+    return cudaGetLastError();
+  }
   const dim3 grid(static_cast<unsigned>((seqlen + kQueriesPerBlock - 1) / kQueriesPerBlock),
                   static_cast<unsigned>(heads), static_cast<unsigned>(batch));
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(kHd)));
   attention_kernel<PER_LANE><<<grid, kThreads, kSmem, stream>>>(q, k_cache, v_cache, out, seqlen, capacity, start,
                                                                  heads, kv_heads, scale);
   return cudaGetLastError();
@@ -470,17 +561,10 @@ cudaError_t launch_add_rms_norm(float* residual, const std::uint16_t* delta, std
 }
 
 cudaError_t launch_rope(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows, int seqlen,
-                        int head_dim, const float* inv_freq, const std::int32_t* start, cudaStream_t stream) {
-  rope_kernel<<<grid_for(rows * (q_heads + k_heads) * (head_dim / 2)), kThreads, 0, stream>>>(q, q_heads, k, k_heads, rows, seqlen,
-                                                                         head_dim, inv_freq, start);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_kv_append(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
-                             std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
-                             std::uint16_t* k_cache, std::uint16_t* v_cache, cudaStream_t stream) {
-  kv_append_kernel<<<grid_for(rows * kv_dim), kThreads, 0, stream>>>(k, v, rows, seqlen, kv_dim, capacity, start,
-                                                                     k_cache, v_cache);
+                        int head_dim, const float* inv_freq, const std::int32_t* start, const KvAppend& cache,
+                        cudaStream_t stream) {
+  rope_kernel<<<grid_for(rows * (q_heads + k_heads) * (head_dim / 2)), kThreads, 0, stream>>>(
+      q, q_heads, k, k_heads, rows, seqlen, head_dim, inv_freq, start, cache);
   return cudaGetLastError();
 }
 

@@ -27,15 +27,20 @@ cudaError_t launch_rms_norm_bf16(const std::uint16_t* x, std::int64_t segments, 
 cudaError_t launch_add_rms_norm(float* residual, const std::uint16_t* delta, std::int64_t segments, std::int64_t n,
                                 const float* weight, double eps, std::uint16_t* out, cudaStream_t stream);
 
-// HF rotate_half RoPE on q [rows, q_heads*head_dim] and k [rows, k_heads*head_dim], in place; row
-// (b, t) is at position *start + t; angle = FP32(position * inv_freq[i]), cos/sin in double.
+// HF rotate_half RoPE on q [rows, q_heads*head_dim] and k [rows, k_heads*head_dim]; row (b, t) is at
+// position *start + t; angle = FP32(position * inv_freq[i]), cos/sin in double. q is rotated in place.
+// Without a cache (`cache.keys` null) k is too; with one, the rotated keys and the values v go
+// straight to cache row (b*capacity + *start + t) and k is left as it was (one kernel instead of a
+// RoPE and an append: a decode step launches it once per layer).
+struct KvAppend {
+  const std::uint16_t* values = nullptr;  // [rows, k_heads*head_dim]
+  std::uint16_t* keys = nullptr;          // [batch*capacity, k_heads*head_dim]
+  std::uint16_t* cached_values = nullptr;
+  std::int64_t capacity = 0;
+};
 cudaError_t launch_rope(std::uint16_t* q, int q_heads, std::uint16_t* k, int k_heads, std::int64_t rows, int seqlen,
-                        int head_dim, const float* inv_freq, const std::int32_t* start, cudaStream_t stream);
-
-// cache[(b*capacity + *start + t), :] = src[b*seqlen + t, :] for keys and values [rows, kv_dim].
-cudaError_t launch_kv_append(const std::uint16_t* k, const std::uint16_t* v, std::int64_t rows, int seqlen,
-                             std::int64_t kv_dim, std::int64_t capacity, const std::int32_t* start,
-                             std::uint16_t* k_cache, std::uint16_t* v_cache, cudaStream_t stream);
+                        int head_dim, const float* inv_freq, const std::int32_t* start, const KvAppend& cache,
+                        cudaStream_t stream);
 
 // Causal GQA attention: query (b, t) of head h attends to keys 0..*start+t of sequence b, kv head
 // h / (heads / kv_heads). k/v caches are [batch*capacity, kv_heads*head_dim]. head_dim: 32..256, a
