@@ -4,7 +4,8 @@
 //
 //   fp4_driver --checks [--quick]        run the checks, exit 1 if any fails
 //   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE);
-//              [--sections LIST]         only some tables: w4a16 (with the launch and slab sweeps), hadamard, activations
+//              [--sections LIST]         only some tables: w4a16 (with the launch and slab sweeps), hadamard,
+//                                        activations; gemv (batch 1 and 4 only, not in the default set)
 //   fp4_driver --profile                 a few plain W4A16 launches to run under ncu
 #include <algorithm>
 #include <cstdarg>
@@ -136,11 +137,11 @@ int copies_for(double bytes) { return std::clamp(static_cast<int>(kL2Flush / byt
 // Which tables --bench prints (--sections w4a16,hadamard,activations; all by default): the GPU
 // machine is scarce, so a run can time only what a change touched.
 struct Sections {
-  bool w4a16 = true, hadamard = true, activations = true;
+  bool w4a16 = true, hadamard = true, activations = true, gemv = false;
 };
 
 bool parse_sections(const std::string& list, Sections& s) {
-  s = Sections{false, false, false};
+  s = Sections{false, false, false, false};
   std::size_t at = 0;
   while (at <= list.size()) {
     const std::size_t comma = std::min(list.find(',', at), list.size());
@@ -148,6 +149,7 @@ bool parse_sections(const std::string& list, Sections& s) {
     if (name == "w4a16") s.w4a16 = true;
     else if (name == "hadamard") s.hadamard = true;
     else if (name == "activations") s.activations = true;
+    else if (name == "gemv") s.gemv = true;
     else return false;
     at = comma + 1;
   }
@@ -360,6 +362,48 @@ int run_bench(const char* out_path, const Sections& sections) {
                 slabs_md);
     md.line("%s", "");
   }
+  if (sections.gemv) {
+    // The GEMV (row layout) alone at batch 1 and 4: a quick table for comparing GEMV variants.
+    md.line("## GEMV (row layout) against cuBLAS BF16");
+    md.line("%s", "");
+    md.line("| shape | N x K | batch | cuBLAS us | MXFP4 us | of copy | speedup | NVFP4 us | of copy | speedup |");
+    md.line("|---|---|---|---|---|---|---|---|---|---|");
+    for (const Shape& s : shapes) {
+      const int bf16_copies = copies_for(2.0 * s.n * s.k);
+      std::vector<mc::DeviceArray<std::uint16_t>> wb;
+      for (int c = 0; c < bf16_copies; ++c) {
+        wb.emplace_back(static_cast<std::size_t>(s.n * s.k));
+        wb.back().upload(random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f));
+      }
+      std::vector<mc::Fp4Weight> wq[2];
+      const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
+      for (int f = 0; f < 2; ++f) {
+        wq[f].push_back(random_fp4(fmts[f], s.n, s.k, 5));
+        const int c = copies_for(static_cast<double>(wq[f][0].bytes()));
+        for (int i = 1; i < c; ++i) wq[f].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
+      }
+      for (std::int64_t batch : {1, 4}) {
+        const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
+        mc::DeviceArray<std::uint16_t> x(xh.size()), y(static_cast<std::size_t>(batch * s.n));
+        x.upload(xh);
+        const double t_blas = time_us(stream, [&](int i) {
+          blas.gemm_bf16(x.data(), wb[i % wb.size()].data(), batch, s.n, s.k, y.data(), stream);
+        });
+        double t[2], frac[2];
+        for (int f = 0; f < 2; ++f) {
+          t[f] = time_us(stream, [&](int i) {
+            mc::gemv_w4a16(wq[f][i % wq[f].size()], x.data(), batch, y.data(), nullptr, workspace, stream);
+          });
+          const double bytes = static_cast<double>(wq[f][0].bytes()) + 2.0 * batch * (s.k + s.n);
+          frac[f] = bytes / (t[f] * 1e3) / copy_gbs;
+        }
+        md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f%% | %.2fx | %.1f | %.0f%% | %.2fx |", s.name,
+                static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
+                100.0 * frac[0], t_blas / t[0], t[1], 100.0 * frac[1], t_blas / t[1]);
+      }
+    }
+    md.line("%s", "");
+  }
   if (sections.hadamard) {
     // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
     md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV or tensor cores");
@@ -509,7 +553,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--sections") && i + 1 < argc && parse_sections(argv[i + 1], sections)) ++i;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--checks [--quick]] [--bench [--sections w4a16,hadamard,activations] [--out FILE]] "
+                   "usage: %s [--checks [--quick]] [--bench [--sections w4a16,hadamard,activations,gemv] [--out FILE]] "
                    "[--profile]\n",
                    argv[0]);
       return 2;

@@ -8,7 +8,8 @@
 // outputs such as k/v projections, into more chunks so that every SM gets work): each block stages
 // its chunk of the activations once and then streams all its row tiles. With more than one chunk the
 // partial sums meet in an FP32 scratch through atomicAdd, and the last warp to finish a row group
-// rounds them to BF16 (no second kernel).
+// rounds them to BF16 (no second kernel). Batch 1 over long chunks and batch 4 prefetch: a warp
+// issues the next step's loads before it decodes the current one (kPrefetchMinChunk says when).
 //
 // Decoding. Two E2M1 nibbles become an FP16 pair with three integer operations (e2m1_pair_scaled),
 // one conversion gives two floats scaled by 2^-14; 2^14 is folded into the group scale. Nibbles p and
@@ -69,8 +70,8 @@ __device__ __forceinline__ float group_scale_times_2p14(std::uint32_t code) {
 
 // Batch 1 is held to 64 registers (4 blocks per SM, no spills): the split-K finish would otherwise
 // take MXFP4 from 57 to 74 registers and one resident block fewer.
-template <int KIND, int B, bool ROTATE>
-__global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const GemvParams p) {
+template <int KIND, int B, bool ROTATE, bool PREFETCH>
+__global__ void __launch_bounds__(kThreads, B == 1 ? (PREFETCH ? 3 : 4) : 1) gemv_kernel(const GemvParams p) {
   constexpr int kRowsPerWarp = rows_per_warp(B);
   constexpr int kRowsPerTile = kWarps * kRowsPerWarp;
   extern __shared__ float4 shared4[];
@@ -126,14 +127,13 @@ __global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const Ge
 #pragma unroll
       for (int b = 0; b < B; ++b) acc[r][b] = 0.0f;
 
-    for (int local = lane * 32; local < kc; local += kStep) {
+    // This lane's codes and scale bits of the warp's rows at chunk column `local` (zeros past the chunk).
+    const auto load_step = [&](int local, uint4 (&packed)[kRowsPerWarp], std::uint32_t (&scale_bits)[kRowsPerWarp]) {
       const std::int64_t k = k0 + local;
-      uint4 packed[kRowsPerWarp];
-      std::uint32_t scale_bits[kRowsPerWarp];
 #pragma unroll
       for (int r = 0; r < kRowsPerWarp; ++r) {
         const std::int64_t row = row0 + r;
-        if (row < p.rows) {
+        if (row < p.rows && local < kc) {
           packed[r] = __ldcs(reinterpret_cast<const uint4*>(p.codes + row * row_bytes + k / 2));
           if constexpr (kGroup == 32) {
             scale_bits[r] = __ldg(p.scales + row * scales_per_row + k / 32);
@@ -145,6 +145,16 @@ __global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const Ge
           scale_bits[r] = 0;
         }
       }
+    };
+    uint4 packed[kRowsPerWarp];
+    std::uint32_t scale_bits[kRowsPerWarp];
+    load_step(lane * 32, packed, scale_bits);
+    for (int local = lane * 32; local < kc; local += kStep) {
+      // PREFETCH: the next step's loads are issued before this step's decode, so that they are in
+      // flight while it computes (twice the registers for codes).
+      uint4 next_packed[kRowsPerWarp];
+      std::uint32_t next_scale_bits[kRowsPerWarp];
+      if constexpr (PREFETCH) load_step(local + kStep, next_packed, next_scale_bits);
       float s0[kRowsPerWarp], s1[kRowsPerWarp];
 #pragma unroll
       for (int r = 0; r < kRowsPerWarp; ++r) {
@@ -233,6 +243,12 @@ __global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const Ge
           }
         }
       }
+      if constexpr (PREFETCH) {
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r) packed[r] = next_packed[r], scale_bits[r] = next_scale_bits[r];
+      } else {
+        load_step(local + kStep, packed, scale_bits);
+      }
     }
 
     // ---- reduce across the warp and write ----
@@ -255,16 +271,23 @@ __global__ void __launch_bounds__(kThreads, B == 1 ? 4 : 1) gemv_kernel(const Ge
         }
       }
     }
-    if (p.chunks > 1) {
+    // A warp whose rows all lie past the end has no counter (arrivals are sized by the rows).
+    if (p.chunks > 1 && row0 < p.rows) {
       finish_split_k_rows(p.partial, p.y, p.arrivals + row0 / kRowsPerWarp, p.chunks, row0, kRowsPerWarp, p.batch,
                           p.rows);
     }
   }
 }
 
-template <int KIND, int B, bool ROTATE>
-cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
-  const void* kernel = reinterpret_cast<const void*>(&gemv_kernel<KIND, B, ROTATE>);
+// How a launch splits K and how many blocks it starts.
+struct GemvPlan {
+  std::int64_t chunk, chunks, grid_x;
+  int shared;
+};
+
+template <int KIND, int B, bool ROTATE, bool PREFETCH>
+GemvPlan plan_launch(const GemvArgs& a) {
+  const void* kernel = reinterpret_cast<const void*>(&gemv_kernel<KIND, B, ROTATE, PREFETCH>);
   // Once per kernel: allow the shared-memory budget (occupancy queries and launches see it).
   static const bool raised [[maybe_unused]] =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBudget + 16 * 1024) == cudaSuccess;
@@ -288,22 +311,42 @@ cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
   const int per_sm = blocks_per_sm(shared);
   const std::int64_t grid_x = std::max<std::int64_t>(
       1, std::min<std::int64_t>(tiles, (static_cast<std::int64_t>(multiprocessor_count()) * per_sm + chunks - 1) / chunks));
+  return {chunk, chunks, grid_x, shared};
+}
 
+template <int KIND, int B, bool ROTATE, bool PREFETCH>
+cudaError_t launch_planned(const GemvArgs& a, const GemvPlan& plan, cudaStream_t stream) {
   GemvParams p{a.codes, a.scales, a.rows, a.cols, a.padded_cols, a.out_scale, a.x, static_cast<int>(a.batch),
-               a.rotation, a.rotation_block, a.y, a.partial, a.arrivals, static_cast<int>(chunk),
-               static_cast<int>(chunks)};
-  gemv_kernel<KIND, B, ROTATE><<<dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(chunks)), kThreads, shared,
-                                 stream>>>(p);
+               a.rotation, a.rotation_block, a.y, a.partial, a.arrivals, static_cast<int>(plan.chunk),
+               static_cast<int>(plan.chunks)};
+  gemv_kernel<KIND, B, ROTATE, PREFETCH><<<dim3(static_cast<unsigned>(plan.grid_x), static_cast<unsigned>(plan.chunks)),
+                                           kThreads, plan.shared, stream>>>(p);
   return cudaGetLastError();
 }
 
+template <int KIND, int B, bool ROTATE, bool PREFETCH>
+cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
+  return launch_planned<KIND, B, ROTATE, PREFETCH>(a, plan_launch<KIND, B, ROTATE, PREFETCH>(a), stream);
+}
+
+// K columns a block must stream per row tile before batch 1 prefetches: the prefetching kernel holds
+// 80 registers (3 blocks per SM instead of 4), which pays only over long chunks. Measured on the H100
+// (docs/benchmarks.md, sixth step): chunks of 4096 and more were 6-26% faster (8B gate/up, 70B q/o,
+// gate/up, down); 8B q/o (chunks of 1024) and down (3584) were 20-27% slower.
+constexpr std::int64_t kPrefetchMinChunk = 4 * kStep;
+
 template <int KIND, bool ROTATE>
 cudaError_t launch_batch(const GemvArgs& a, cudaStream_t stream) {
-  if (a.batch <= 1) return launch_typed<KIND, 1, ROTATE>(a, stream);
-  if (a.batch <= 2) return launch_typed<KIND, 2, ROTATE>(a, stream);
-  if (a.batch <= 4) return launch_typed<KIND, 4, ROTATE>(a, stream);
-  if (a.batch <= 8) return launch_typed<KIND, 8, ROTATE>(a, stream);
-  return launch_typed<KIND, 16, ROTATE>(a, stream);
+  if (a.batch <= 1) {
+    const GemvPlan prefetching = plan_launch<KIND, 1, ROTATE, true>(a);
+    if (prefetching.chunk >= kPrefetchMinChunk) return launch_planned<KIND, 1, ROTATE, true>(a, prefetching, stream);
+    return launch_typed<KIND, 1, ROTATE, false>(a, stream);
+  }
+  if (a.batch <= 2) return launch_typed<KIND, 2, ROTATE, false>(a, stream);
+  // Batch 4 prefetches: 0-15% faster at every measured shape (one block per SM either way).
+  if (a.batch <= 4) return launch_typed<KIND, 4, ROTATE, true>(a, stream);
+  if (a.batch <= 8) return launch_typed<KIND, 8, ROTATE, false>(a, stream);
+  return launch_typed<KIND, 16, ROTATE, false>(a, stream);
 }
 
 template <int KIND>
