@@ -9,7 +9,8 @@
 // its chunk of the activations once and then streams all its row tiles. With more than one chunk the
 // partial sums meet in an FP32 scratch through atomicAdd, and the last warp to finish a row group
 // rounds them to BF16 (no second kernel). Batch 1 over long chunks and batch 4 prefetch: a warp
-// issues the next step's loads before it decodes the current one (kPrefetchMinChunk says when).
+// issues the next step's loads before it decodes the current one (kPrefetchMinChunk and
+// kPrefetchMaxChunks say when).
 //
 // Decoding. Two E2M1 nibbles become an FP16 pair with three integer operations (e2m1_pair_scaled),
 // one conversion gives two floats scaled by 2^-14; 2^14 is folded into the group scale. Nibbles p and
@@ -329,17 +330,21 @@ cudaError_t launch_typed(const GemvArgs& a, cudaStream_t stream) {
   return launch_planned<KIND, B, ROTATE, PREFETCH>(a, plan_launch<KIND, B, ROTATE, PREFETCH>(a), stream);
 }
 
-// K columns a block must stream per row tile before batch 1 prefetches: the prefetching kernel holds
-// 80 registers (3 blocks per SM instead of 4), which pays only over long chunks. Measured on the H100
-// (docs/benchmarks.md, sixth step): chunks of 4096 and more were 6-26% faster (8B gate/up, 70B q/o,
-// gate/up, down); 8B q/o (chunks of 1024) and down (3584) were 20-27% slower.
+// When batch 1 prefetches: the prefetching kernel holds 80 registers (3 blocks per SM instead of 4),
+// which pays only where the plan gives each block long chunks of K in at most two slices. Measured on
+// the H100 (docs/benchmarks.md, sixth step): 8B gate/up (one 4096-column chunk) 26% faster, 70B q/o
+// (two of 4096), gate/up (one of 8192) and down (two of 14336) 6-9% faster; 8B q/o (four of 1024) and
+// down (four of 4096, the last half empty) 20-27% slower, k/v (1024-column slices) the same.
 constexpr std::int64_t kPrefetchMinChunk = 4 * kStep;
+constexpr std::int64_t kPrefetchMaxChunks = 2;
 
 template <int KIND, bool ROTATE>
 cudaError_t launch_batch(const GemvArgs& a, cudaStream_t stream) {
   if (a.batch <= 1) {
     const GemvPlan prefetching = plan_launch<KIND, 1, ROTATE, true>(a);
-    if (prefetching.chunk >= kPrefetchMinChunk) return launch_planned<KIND, 1, ROTATE, true>(a, prefetching, stream);
+    if (prefetching.chunk >= kPrefetchMinChunk && prefetching.chunks <= kPrefetchMaxChunks) {
+      return launch_planned<KIND, 1, ROTATE, true>(a, prefetching, stream);
+    }
     return launch_typed<KIND, 1, ROTATE, false>(a, stream);
   }
   if (a.batch <= 2) return launch_typed<KIND, 2, ROTATE, false>(a, stream);
