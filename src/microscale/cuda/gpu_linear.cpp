@@ -114,14 +114,9 @@ std::optional<GpuLinear> stack_linears(std::initializer_list<GpuLinear*> parts) 
     for (const GpuLinear* p : parts) biases.push_back(&p->bias);
     stack.bias = concatenate(biases);
   }
-  if (first.rotation) {
-    stack.rotation = DeviceRotation{};
-    stack.rotation->block = first.rotation->block;
-    stack.rotation->cols = first.rotation->cols;
-    stack.rotation->factors = concatenate(std::vector<const DeviceArray<float>*>{&first.rotation->factors});
-    stack.rotation->magnitude = first.rotation->magnitude;
-    stack.rotation->negative = concatenate(std::vector<const DeviceArray<std::uint32_t>*>{&first.rotation->negative});
-  }
+  // Every part has the same rotation (checked above) and gives its memory up below: the stack takes
+  // the first part's whole, whatever members DeviceRotation has.
+  stack.rotation = std::move((*parts.begin())->rotation);
   for (GpuLinear* p : parts) {  // shapes stay (the model reads q/k/v widths from them), memory goes
     p->weight = {};
     p->fp4.reset();
