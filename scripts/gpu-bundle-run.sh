@@ -12,8 +12,10 @@
 #                                cuda_gptq_bench (MR-GPTQ on one 8B-shaped layer, host vs GPU)
 #   5. kernels                   fp4_driver --checks, then --bench (the FP4 kernel table), when packed
 #   6. profile                   ncu on fp4_driver --profile (W4A16 and rotate-quantize kernels; not default)
-# STAGES="test eval decode gptq kernels" (the default) selects stages, e.g. STAGES="decode gptq".
-# BENCH_SECTIONS=w4a16,hadamard,activations (default: all) limits the kernel benchmark's tables.
+#   7. memcheck                  compute-sanitizer memcheck of test_cuda's kernel and decode tests
+# STAGES="test eval decode gptq kernels memcheck" (the default) selects stages, e.g. STAGES="decode gptq".
+# BENCH_SECTIONS=w4a16,hadamard,activations,gemv (default: the first three) limits the kernel
+# benchmark's tables (gemv: batch 1 and 4 GEMV only).
 # Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
 set -uo pipefail
 
@@ -45,7 +47,7 @@ for b in microscale test_cuda cuda_decode_bench cuda_gptq_bench $([[ -x "$HERE/b
 done
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "- note: nvidia-smi failed (no GPU?)" >> "$SUMMARY"
 
-STAGES=" ${STAGES:-test eval decode gptq kernels} "
+STAGES=" ${STAGES:-test eval decode gptq kernels memcheck} "
 want() { [[ "$STAGES" == *" $1 "* ]]; }
 
 stage() {  # stage NAME SECONDS LOG command...
@@ -146,6 +148,17 @@ if want profile && [[ -x "$HERE/bin/fp4_driver" ]]; then
   stage "ncu fp4_driver --profile" 300 "$OUT/ncu.txt" "$NCU" --kernel-name-base demangled \
     --kernel-name "regex:mma_kernel|gemv_kernel|rotate_quantize_kernel" --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis "$HERE/bin/fp4_driver" --profile
+fi
+
+# 7. compute-sanitizer memcheck: the kernel tests, then the decode tests (RoPE/KV append, decode
+# attention, the graph), each exiting non-zero on any error.
+if want memcheck; then
+  CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+  stage "memcheck kernel tests" 300 "$OUT/memcheck-kernels.log" "$CS" --tool memcheck --error-exitcode 9 \
+    "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter='CudaFp4*:E2m1Word*:QuotientRn*:ItemCursor*'
+  stage "memcheck decode tests" 300 "$OUT/memcheck-decode.log" "$CS" --tool memcheck --error-exitcode 9 \
+    "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter='GpuModel.DecodeMatchesPrefill*:GpuModel.GraphDecode*'
+  grep -h "ERROR SUMMARY" "$OUT"/memcheck-*.log >> "$SUMMARY"
 fi
 
 cat "$SUMMARY"
