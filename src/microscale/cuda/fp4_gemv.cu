@@ -70,7 +70,8 @@ __device__ __forceinline__ float group_scale_times_2p14(std::uint32_t code) {
 }
 
 // Batch 1 is held to 64 registers (4 blocks per SM, no spills): the split-K finish would otherwise
-// take MXFP4 from 57 to 74 registers and one resident block fewer.
+// take MXFP4 from 57 to 74 registers and one resident block fewer. Prefetching doubles the registers
+// for codes, so that variant is held to 80 (3 blocks per SM, no spills).
 template <int KIND, int B, bool ROTATE, bool PREFETCH>
 __global__ void __launch_bounds__(kThreads, B == 1 ? (PREFETCH ? 3 : 4) : 1) gemv_kernel(const GemvParams p) {
   constexpr int kRowsPerWarp = rows_per_warp(B);
