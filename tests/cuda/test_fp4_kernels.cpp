@@ -72,6 +72,9 @@ TEST(CudaFp4, GemvWithinDerivedBoundAtOddShapesAndBatches) {
     for (std::int64_t batch = 1; batch <= 17; ++batch) expect_all({checks::check_gemv(f, 97, 1056, batch, 0, false, 12)});
     expect_all({checks::check_gemv(f, 1024, 4096, 1, 0, false, 13), checks::check_gemv(f, 300, 14336, 2, 32, false, 14),
                 checks::check_gemv(f, 70, 4096, 5, 64, true, 15), checks::check_gemv(f, 200, 8192, 40, 128, false, 16)});
+    // Enough row tiles (513, the last one partial) that the plan keeps K = 4096 whole: batch 1 takes
+    // the prefetching kernel (kPrefetchMinChunk), which the shapes above never reach.
+    expect_all({checks::check_gemv(f, 16400, 4096, 1, 128, false, 17)});
   }
 }
 
