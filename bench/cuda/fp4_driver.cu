@@ -134,6 +134,28 @@ constexpr double kL2Flush = 160.0 * 1024 * 1024;  // rotate copies until this ma
 
 int copies_for(double bytes) { return std::clamp(static_cast<int>(kL2Flush / bytes) + 1, 1, 20); }
 
+// Enough random BF16 [n, k] weights (seeds 77, 78, ...) that rotating among them touches kL2Flush bytes.
+std::vector<mc::DeviceArray<std::uint16_t>> bf16_weight_copies(std::int64_t n, std::int64_t k) {
+  std::vector<mc::DeviceArray<std::uint16_t>> copies;
+  for (int c = 0; c < copies_for(2.0 * n * k); ++c) {
+    copies.emplace_back(static_cast<std::size_t>(n * k));
+    copies.back().upload(random_bf16(static_cast<std::size_t>(n * k), 77 + c, 0.02f));
+  }
+  return copies;
+}
+
+// The same for random_fp4 weights (seeds seed, seed + 1, ...), repacked into the tile layout if asked.
+std::vector<mc::Fp4Weight> fp4_weight_copies(Format f, std::int64_t n, std::int64_t k, std::uint32_t seed, bool tiles,
+                                             cudaStream_t stream) {
+  std::vector<mc::Fp4Weight> copies;
+  copies.push_back(random_fp4(f, n, k, seed));
+  const int count = copies_for(static_cast<double>(copies.front().bytes()));
+  for (int i = 1; i < count; ++i) copies.push_back(random_fp4(f, n, k, seed + i));
+  if (tiles)
+    for (auto& w : copies) CK(mc::to_mma_layout(w, stream) ? cudaSuccess : cudaErrorInvalidValue);
+  return copies;
+}
+
 // Which tables --bench prints (--sections w4a16,hadamard,activations; all by default): the GPU
 // machine is scarce, so a run can time only what a change touched.
 struct Sections {
@@ -205,27 +227,12 @@ int run_bench(const char* out_path, const Sections& sections) {
             "of copy | speedup | path | MXFP4 gemv speedup | NVFP4 gemv speedup |");
     md.line("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const Shape& s : shapes) {
-      const double bf16_bytes = 2.0 * s.n * s.k;
-      const int bf16_copies = copies_for(bf16_bytes);
-      std::vector<mc::DeviceArray<std::uint16_t>> wb;
-      for (int c = 0; c < bf16_copies; ++c) {
-        wb.emplace_back(static_cast<std::size_t>(s.n * s.k));
-        const auto host = random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f);
-        wb.back().upload(host);
-      }
+      const std::vector<mc::DeviceArray<std::uint16_t>> wb = bf16_weight_copies(s.n, s.k);
       // [format][layout: 0 rows, 1 tiles] copies of the weight
       std::vector<mc::Fp4Weight> wq[2][2];
       const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
-      for (int f = 0; f < 2; ++f) {
-        for (int layout = 0; layout < 2; ++layout) {
-          mc::Fp4Weight probe = random_fp4(fmts[f], s.n, s.k, 5);
-          const int c = copies_for(static_cast<double>(probe.bytes()));
-          wq[f][layout].push_back(std::move(probe));
-          for (int i = 1; i < c; ++i) wq[f][layout].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
-          if (layout == 1)
-            for (auto& w : wq[f][layout]) CK(mc::to_mma_layout(w, stream) ? cudaSuccess : cudaErrorInvalidValue);
-        }
-      }
+      for (int f = 0; f < 2; ++f)
+        for (int layout = 0; layout < 2; ++layout) wq[f][layout] = fp4_weight_copies(fmts[f], s.n, s.k, 5, layout == 1, stream);
       mc::DeviceArray<std::uint16_t> scratch(static_cast<std::size_t>(s.n * s.k));  // dequantized weight
       for (std::int64_t batch : batches) {
         const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
@@ -369,19 +376,9 @@ int run_bench(const char* out_path, const Sections& sections) {
     md.line("| shape | N x K | batch | cuBLAS us | MXFP4 us | of copy | speedup | NVFP4 us | of copy | speedup |");
     md.line("|---|---|---|---|---|---|---|---|---|---|");
     for (const Shape& s : shapes) {
-      const int bf16_copies = copies_for(2.0 * s.n * s.k);
-      std::vector<mc::DeviceArray<std::uint16_t>> wb;
-      for (int c = 0; c < bf16_copies; ++c) {
-        wb.emplace_back(static_cast<std::size_t>(s.n * s.k));
-        wb.back().upload(random_bf16(static_cast<std::size_t>(s.n * s.k), 77 + c, 0.02f));
-      }
-      std::vector<mc::Fp4Weight> wq[2];
-      const Format fmts[2] = {Format::mxfp4, Format::nvfp4};
-      for (int f = 0; f < 2; ++f) {
-        wq[f].push_back(random_fp4(fmts[f], s.n, s.k, 5));
-        const int c = copies_for(static_cast<double>(wq[f][0].bytes()));
-        for (int i = 1; i < c; ++i) wq[f].push_back(random_fp4(fmts[f], s.n, s.k, 5 + i));
-      }
+      const std::vector<mc::DeviceArray<std::uint16_t>> wb = bf16_weight_copies(s.n, s.k);
+      const std::vector<mc::Fp4Weight> wq[2] = {fp4_weight_copies(Format::mxfp4, s.n, s.k, 5, false, stream),
+                                                fp4_weight_copies(Format::nvfp4, s.n, s.k, 5, false, stream)};
       for (std::int64_t batch : {1, 4}) {
         const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
         mc::DeviceArray<std::uint16_t> x(xh.size()), y(static_cast<std::size_t>(batch * s.n));
@@ -415,15 +412,8 @@ int run_bench(const char* out_path, const Sections& sections) {
     for (const Shape& s : rot_shapes) {
       const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 42}, s.k);
       for (Format f : {Format::mxfp4, Format::nvfp4}) {
-        std::vector<mc::Fp4Weight> ws, wt;
-        mc::Fp4Weight probe = random_fp4(f, s.n, s.k, 3);
-        const int c = copies_for(static_cast<double>(probe.bytes()));
-        ws.push_back(std::move(probe));
-        for (int i = 1; i < c; ++i) ws.push_back(random_fp4(f, s.n, s.k, 3 + i));
-        for (int i = 0; i < c; ++i) {
-          wt.push_back(random_fp4(f, s.n, s.k, 3 + i));
-          CK(mc::to_mma_layout(wt.back(), stream) ? cudaSuccess : cudaErrorInvalidValue);
-        }
+        const std::vector<mc::Fp4Weight> ws = fp4_weight_copies(f, s.n, s.k, 3, false, stream);
+        const std::vector<mc::Fp4Weight> wt = fp4_weight_copies(f, s.n, s.k, 3, true, stream);
         for (std::int64_t batch : {1, 16}) {
           const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
           mc::DeviceArray<std::uint16_t> x(xh.size()), xr(xh.size()), y(static_cast<std::size_t>(batch * s.n));
