@@ -123,7 +123,6 @@ __device__ __forceinline__ std::uint32_t quantize_group(const float* v, float gl
   }
   std::uint32_t scale_code;
   float q[G];
-  bool exact_quotients = true;
   if constexpr (KIND == static_cast<int>(Fp4Kind::mxfp4)) {
     float inverse;
     scale_code = mxfp4_scale_code(amax, inverse);
@@ -135,8 +134,7 @@ __device__ __forceinline__ std::uint32_t quantize_group(const float* v, float gl
     scale_code = e4m3_from_positive_dev(fminf(__fmul_rn(sixth, global_scale), 448.0f));
     if (scale_code == 0) scale_code = 0x20u;  // compressed-tensors' FP8 epsilon: a scale is never 0
     const float scale = nv_scales[scale_code];
-    exact_quotients = quotient_is_safe(amax, scale);
-    if (exact_quotients && !nan) {
+    if (quotient_is_safe(amax, scale) && !nan) {
       const float reciprocal = nv_reciprocals[scale_code];
 #pragma unroll
       for (int i = 0; i < G; ++i) q[i] = quotient_rn(v[i], scale, reciprocal);
