@@ -58,6 +58,20 @@ __device__ __forceinline__ void load_lane(const std::uint16_t* x, std::int64_t r
   for (int j = 0; j < E / 8; ++j) bf16x8_to_float(raw[j], *reinterpret_cast<float(*)[8]>(v + 8 * j));
 }
 
+// The walk of both activation kernels: for each (row, segment) item of this warp, the lane's E values
+// from column `local` (zeros past the row end) go to body(row, local, v).
+template <int E, typename Body>
+__device__ __forceinline__ void for_each_lane_values(const std::uint16_t* x, std::int64_t rows, std::int64_t cols,
+                                                     Body&& body) {
+  const int lane = static_cast<int>(threadIdx.x & 31);
+  for (ItemCursor at = warp_segments(cols, E); at.outer < rows; at.advance()) {
+    const std::int64_t local = at.inner * 32 * E + lane * E;
+    float v[E];
+    load_lane<E>(x, at.outer, cols, local, v);
+    body(at.outer, local, v);
+  }
+}
+
 // v * factor, factor = +-magnitude by bit i of `negative`: the sign-symmetric rounding makes it the
 // rounded product with the magnitude, its sign bit flipped (an Inf or zero flips as the product would;
 // a NaN's sign is cleared by the butterflies that follow, as every GPU NaN result is canonical).
@@ -72,12 +86,7 @@ __device__ __forceinline__ void apply_signed_magnitude(float (&v)[E], std::uint3
 __global__ void __launch_bounds__(kThreads) hadamard_kernel(const float* factors, int block, const std::uint16_t* x,
                                                             std::uint16_t* y, std::int64_t rows, std::int64_t cols) {
   constexpr int E = kRotateLaneElements;
-  const int lane = static_cast<int>(threadIdx.x & 31);
-  for (ItemCursor at = warp_segments(cols, E); at.outer < rows; at.advance()) {
-    const std::int64_t row = at.outer;
-    const std::int64_t local = at.inner * 32 * E + lane * E;
-    float v[E];
-    load_lane<E>(x, row, cols, local, v);
+  for_each_lane_values<E>(x, rows, cols, [&](std::int64_t row, std::int64_t local, float (&v)[E]) {
     if (local < cols) {
       const float4 f0 = __ldg(reinterpret_cast<const float4*>(factors + local));
       const float4 f1 = __ldg(reinterpret_cast<const float4*>(factors + local + 4));
@@ -91,7 +100,7 @@ __global__ void __launch_bounds__(kThreads) hadamard_kernel(const float* factors
                                    pack_bf16x2(v[6], v[7]));
       __stcs(reinterpret_cast<uint4*>(y + row * cols + local), out);
     }
-  }
+  });
 }
 
 // MXFP4's shared exponent (OCP rule: floor(log2(amax)) - 2, clamped to E8M0's range; all-zero groups
@@ -162,12 +171,7 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
   __shared__ float nv_scales[kMx ? 1 : 256];
   __shared__ float nv_reciprocals[kMx ? 1 : 256];
   if constexpr (!kMx) fill_nvfp4_scale_table(nv_scales, global_scale, nv_reciprocals);
-  const int lane = static_cast<int>(threadIdx.x & 31);
-  for (ItemCursor at = warp_segments(cols, E); at.outer < rows; at.advance()) {
-    const std::int64_t row = at.outer;
-    const std::int64_t local = at.inner * 32 * E + lane * E;
-    float v[E];
-    load_lane<E>(x, row, cols, local, v);
+  for_each_lane_values<E>(x, rows, cols, [&](std::int64_t row, std::int64_t local, float (&v)[E]) {
     if constexpr (ROTATE) {
       apply_signed_magnitude(v, local < cols ? __ldg(negative + local / E) : 0u, magnitude);
       warp_hadamard<E>(v, block);
@@ -185,7 +189,7 @@ __global__ void __launch_bounds__(kThreads) rotate_quantize_kernel(const std::ui
         scales[row * (cols / kGroup) + k / kGroup] = static_cast<std::uint8_t>(scale_code);
       }
     }
-  }
+  });
 }
 
 template <int KIND>
