@@ -4,7 +4,10 @@
 #   OUT=/path BUNDLE/run.sh            (repository root: $MICROSCALE_ROOT, default the bundle's parent's
 #                                       parent, i.e. the bundle lives at REPO/out/gpu-bundle)
 #
-# Stages (each under `timeout`; a failure is recorded in $OUT/summary.md and later stages still run):
+# Stages (each under `timeout`; a failure is recorded in summary.md and later stages still run):
+#   0. variants                  for each BUNDLE/variant-NAME.tar.xz (scripts/pack-gpu-variant.sh: another
+#                                branch's test_cuda, cuda_decode_bench and fp4_driver, run with this
+#                                payload's libraries): its tests, its decode table and its kernel checks
 #   1. test_cuda                 the gtest binary (label gpu): FP4 kernels + GpuModel vs the CPU runtime
 #   2. eval cpu vs cuda          wp-tiny and RTN MXFP4 / NVFP4 exports of it (4 windows of 256 tokens)
 #   3. cuda_decode_bench         Llama-3-8B-shaped random model, BF16 vs MXFP4 vs NVFP4 tokens/s
@@ -13,10 +16,13 @@
 #   5. kernels                   fp4_driver --checks, then --bench (the FP4 kernel table), when packed
 #   6. profile                   ncu on fp4_driver --profile (W4A16 and rotate-quantize kernels; not default)
 #   7. memcheck                  compute-sanitizer memcheck of test_cuda's kernel and decode tests
-# STAGES="test eval decode gptq kernels memcheck" (the default) selects stages, e.g. STAGES="decode gptq".
-# BENCH_SECTIONS=w4a16,hadamard,activations,gemv (default: the first three) limits the kernel
-# benchmark's tables (gemv: batch 1 and 4 GEMV only).
-# Logs: $OUT/test_cuda.log, $OUT/eval-*.{log,json}, $OUT/eval_compare.md, $OUT/cuda_decode_bench.md.
+# STAGES="variants test eval decode gptq kernels memcheck" (the default) selects stages, e.g.
+# STAGES="decode gptq". BENCH_SECTIONS=w4a16,hadamard,activations,gemv (default: the first three)
+# limits the kernel benchmark's tables (gemv: batch 1 and 4 GEMV only); VARIANT_SECTIONS (default
+# activations,gemv) the variants' tables.
+# $OUT receives two files, refreshed after every stage (the device tool brings back at most 8):
+# summary.md, and logs.tar.xz with every log, table and JSON (test_cuda.log, eval-*.json,
+# cuda_decode_bench.md, fp4_bench.md, variant-NAME/...).
 set -uo pipefail
 
 BUNDLE=$(cd "$(dirname "$0")" && pwd)
@@ -25,8 +31,12 @@ HERE=$(mktemp -d)   # bin/ and lib/ unpacked here
 tar -C "$HERE" -xJf "$BUNDLE/payload.tar.xz" || { echo "run.sh: cannot unpack $BUNDLE/payload.tar.xz" >&2; exit 1; }
 OUT=${OUT:-$BUNDLE/results}
 mkdir -p "$OUT"
-SUMMARY=$OUT/summary.md
+W=$(mktemp -d)   # every log; packed into $OUT/logs.tar.xz after each stage
+SUMMARY=$W/summary.md
 echo "# GPU runtime run ($(date -u +%FT%TZ))" > "$SUMMARY"
+publish() { tar -C "$W" -cJf "$OUT/logs.tar.xz" . 2>/dev/null; cp "$SUMMARY" "$OUT/summary.md"; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP" "$HERE" "$W"' EXIT
 
 # CUDA math libraries: torch's nvidia wheels (cu13 layout nvidia/cu13/lib, or older nvidia/*/lib).
 NV_DIRS=""
@@ -39,15 +49,15 @@ if [[ -z "$NV_DIRS" ]]; then
 fi
 export LD_LIBRARY_PATH="$HERE/lib:${NV_DIRS%:}:${LD_LIBRARY_PATH:-}"
 export MICROSCALE_SOURCE_DIR=$ROOT
-echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$OUT/env.txt"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH" | tee "$W/env.txt"
 for b in microscale test_cuda cuda_decode_bench cuda_gptq_bench $([[ -x "$HERE/bin/fp4_driver" ]] && echo fp4_driver); do
   if ldd "$HERE/bin/$b" | grep -q "not found"; then
     echo "- FAIL: $b has unresolved libraries: $(ldd "$HERE/bin/$b" | grep 'not found' | tr -s ' \t' ' ')" | tee -a "$SUMMARY"
   fi
 done
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || echo "- note: nvidia-smi failed (no GPU?)" >> "$SUMMARY"
+nvidia-smi > "$W/nvidia-smi.txt" 2>&1 || echo "- note: nvidia-smi failed (no GPU?)" >> "$SUMMARY"
 
-STAGES=" ${STAGES:-test eval decode gptq kernels memcheck} "
+STAGES=" ${STAGES:-variants test eval decode gptq kernels memcheck} "
 want() { [[ "$STAGES" == *" $1 "* ]]; }
 
 stage() {  # stage NAME SECONDS LOG command...
@@ -58,21 +68,41 @@ stage() {  # stage NAME SECONDS LOG command...
   local rc=$?
   local verdict=PASS
   (( rc == 0 )) || verdict="FAIL (exit $rc$( (( rc == 124 )) && echo ', timed out'))"
-  echo "- $verdict: $name ($((SECONDS - start)) s, log $(basename "$log"))" | tee -a "$SUMMARY" >&2
+  echo "- $verdict: $name ($((SECONDS - start)) s, log ${log#"$W"/})" | tee -a "$SUMMARY" >&2
+  publish
   return $rc
 }
 
+# 0. variants: other builds of the tests and benchmarks, run with this payload's libraries.
+for v in "$BUNDLE"/variant-*.tar.xz; do
+  want variants && [[ -e "$v" ]] || break
+  name=$(basename "$v" .tar.xz); name=${name#variant-}
+  mkdir -p "$HERE/$name" "$W/variant-$name"
+  tar -C "$HERE/$name" -xJf "$v" || { echo "- FAIL: cannot unpack $v" >> "$SUMMARY"; continue; }
+  log=$W/variant-$name
+  echo "## variant $name" >> "$SUMMARY"
+  stage "$name test_cuda" 300 "$log/test_cuda.log" "$HERE/$name/test_cuda" --gtest_color=no
+  grep -E "^FAIL |\[  FAILED  \] [A-Z]|\[  PASSED  \]" "$log/test_cuda.log" >> "$SUMMARY"
+  stage "$name cuda_decode_bench" 300 "$log/cuda_decode_bench.log" "$HERE/$name/cuda_decode_bench" \
+    --out "$log/cuda_decode_bench.md"
+  { echo; cat "$log/cuda_decode_bench.md" 2>/dev/null; echo; } >> "$SUMMARY"
+  if [[ -x "$HERE/$name/fp4_driver" ]]; then
+    stage "$name fp4_driver --checks" 300 "$log/fp4_checks.log" "$HERE/$name/fp4_driver" --checks
+    grep -E "^FAIL|^checks:" "$log/fp4_checks.log" >> "$SUMMARY"
+    stage "$name fp4_driver --bench" 300 "$log/fp4_bench.log" "$HERE/$name/fp4_driver" --bench \
+      --sections "${VARIANT_SECTIONS:-activations,gemv}" --out "$log/fp4_bench.md"
+  fi
+done
+
 # 1. gtest (GPU tests print PASS/FAIL lines with their numbers).
-want test && stage "test_cuda" 600 "$OUT/test_cuda.log" "$HERE/bin/test_cuda" --gtest_color=no
-want test && grep -E "^(PASS|FAIL) |\[  FAILED  \] [A-Z]|\[  PASSED  \]|\[  SKIPPED \] [0-9]+ test" "$OUT/test_cuda.log" >> "$SUMMARY"
+want test && stage "test_cuda" 600 "$W/test_cuda.log" "$HERE/bin/test_cuda" --gtest_color=no
+want test && grep -E "^(PASS|FAIL) |\[  FAILED  \] [A-Z]|\[  PASSED  \]|\[  SKIPPED \] [0-9]+ test" "$W/test_cuda.log" >> "$SUMMARY"
 
 # 2. eval on the CPU and the GPU: wp-tiny and its RTN exports, 4 windows of 256 tokens.
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP" "$HERE"' EXIT
 CLI="$HERE/bin/microscale"
 for f in mxfp4 nvfp4; do
   want eval || break
-  stage "quantize wp-tiny $f" 120 "$OUT/quantize-$f.log" "$CLI" quantize models/wp-tiny --out "$TMP/wp-tiny-$f" --format "$f" --quiet
+  stage "quantize wp-tiny $f" 120 "$W/quantize-$f.log" "$CLI" quantize models/wp-tiny --out "$TMP/wp-tiny-$f" --format "$f" --quiet
 done
 EVAL_ARGS=(--text data/wp-test.txt --seqlen 256 --max-windows 4 --decode-tokens 32 --quiet)
 for m in wp-tiny wp-tiny-mxfp4 wp-tiny-nvfp4; do
@@ -80,11 +110,11 @@ for m in wp-tiny wp-tiny-mxfp4 wp-tiny-nvfp4; do
   dir=models/wp-tiny; ref=()
   [[ $m != wp-tiny ]] && { dir=$TMP/$m; ref=(--reference models/wp-tiny); }
   for d in cpu cuda; do
-    stage "eval $m --device $d" 300 "$OUT/eval-$m-$d.log" "$CLI" eval "$dir" "${ref[@]}" "${EVAL_ARGS[@]}" --device "$d" \
-      --json "$OUT/eval-$m-$d.json"
+    stage "eval $m --device $d" 300 "$W/eval-$m-$d.log" "$CLI" eval "$dir" "${ref[@]}" "${EVAL_ARGS[@]}" --device "$d" \
+      --json "$W/eval-$m-$d.json"
   done
 done
-python3 - "$OUT" >> "$SUMMARY" <<'PY'
+want eval && python3 - "$W" >> "$SUMMARY" <<'PY'
 import json, os, sys
 out = sys.argv[1]
 rows = ["", "## eval: cpu vs cuda (perplexity within 0.5%, KL means within 0.01 nats + 20%)", "",
@@ -111,15 +141,15 @@ PY
 
 # 3. decode / prefill benchmark.
 if want decode; then
-  stage "cuda_decode_bench" 600 "$OUT/cuda_decode_bench.log" "$HERE/bin/cuda_decode_bench" --out "$OUT/cuda_decode_bench.md"
-  { echo; cat "$OUT/cuda_decode_bench.md" 2>/dev/null; } >> "$SUMMARY"
+  stage "cuda_decode_bench" 600 "$W/cuda_decode_bench.log" "$HERE/bin/cuda_decode_bench" --out "$W/cuda_decode_bench.md"
+  { echo; cat "$W/cuda_decode_bench.md" 2>/dev/null; } >> "$SUMMARY"
 fi
 
 # 4. GPTQ with the GPU's linear algebra: the CLI end to end (same calibration, both devices), then
 # one 8B-shaped layer timed on both.
 if want gptq; then
   for d in cpu cuda; do
-    stage "quantize wp-tiny gptq --device $d" 300 "$OUT/gptq-$d.log" "$CLI" quantize models/wp-tiny \
+    stage "quantize wp-tiny gptq --device $d" 300 "$W/gptq-$d.log" "$CLI" quantize models/wp-tiny \
       --out "$TMP/gptq-$d" --method gptq --format nvfp4 --calib data/wp-calib.txt --calib-samples 32 \
       --calib-seqlen 256 --device "$d"
   done
@@ -129,23 +159,23 @@ if want gptq; then
     echo "- gptq --device cuda differs from --device cpu: $(cmp -l "$TMP/gptq-cpu/model.safetensors" \
       "$TMP/gptq-cuda/model.safetensors" 2>/dev/null | wc -l) bytes" >> "$SUMMARY"
   fi
-  grep -h "total relative error" "$OUT"/gptq-*.log >> "$SUMMARY"
-  stage "cuda_gptq_bench" 400 "$OUT/cuda_gptq_bench.log" "$HERE/bin/cuda_gptq_bench" --out "$OUT/cuda_gptq_bench.md"
-  { echo; cat "$OUT/cuda_gptq_bench.md" 2>/dev/null; } >> "$SUMMARY"
+  grep -h "total relative error" "$W"/gptq-*.log >> "$SUMMARY"
+  stage "cuda_gptq_bench" 400 "$W/cuda_gptq_bench.log" "$HERE/bin/cuda_gptq_bench" --out "$W/cuda_gptq_bench.md"
+  { echo; cat "$W/cuda_gptq_bench.md" 2>/dev/null; } >> "$SUMMARY"
 fi
 
 # 5. the FP4 kernels: every check (PASS/FAIL lines), then the benchmark table.
 if want kernels && [[ -x "$HERE/bin/fp4_driver" ]]; then
-  stage "fp4_driver --checks" 300 "$OUT/fp4_checks.log" "$HERE/bin/fp4_driver" --checks
-  grep -E "^FAIL|^checks:" "$OUT/fp4_checks.log" >> "$SUMMARY"
-  stage "fp4_driver --bench" 600 "$OUT/fp4_bench.log" "$HERE/bin/fp4_driver" --bench \
-    ${BENCH_SECTIONS:+--sections "$BENCH_SECTIONS"} --out "$OUT/fp4_bench.md"
+  stage "fp4_driver --checks" 300 "$W/fp4_checks.log" "$HERE/bin/fp4_driver" --checks
+  grep -E "^FAIL|^checks:" "$W/fp4_checks.log" >> "$SUMMARY"
+  stage "fp4_driver --bench" 600 "$W/fp4_bench.log" "$HERE/bin/fp4_driver" --bench \
+    ${BENCH_SECTIONS:+--sections "$BENCH_SECTIONS"} --out "$W/fp4_bench.md"
 fi
 
 # 6. ncu on the W4A16 and rotate-and-quantize kernels (speed of light, occupancy, warp stalls, memory).
 if want profile && [[ -x "$HERE/bin/fp4_driver" ]]; then
   NCU=$(command -v ncu || ls /usr/local/cuda*/bin/ncu 2>/dev/null | head -1)
-  stage "ncu fp4_driver --profile" 300 "$OUT/ncu.txt" "$NCU" --kernel-name-base demangled \
+  stage "ncu fp4_driver --profile" 300 "$W/ncu.txt" "$NCU" --kernel-name-base demangled \
     --kernel-name "regex:mma_kernel|gemv_kernel|rotate_quantize_kernel" --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis "$HERE/bin/fp4_driver" --profile
 fi
@@ -154,11 +184,12 @@ fi
 # attention, the graph), each exiting non-zero on any error.
 if want memcheck; then
   CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
-  stage "memcheck kernel tests" 300 "$OUT/memcheck-kernels.log" "$CS" --tool memcheck --error-exitcode 9 \
+  stage "memcheck kernel tests" 300 "$W/memcheck-kernels.log" "$CS" --tool memcheck --error-exitcode 9 \
     "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter='CudaFp4*:E2m1Word*:QuotientRn*:ItemCursor*'
-  stage "memcheck decode tests" 300 "$OUT/memcheck-decode.log" "$CS" --tool memcheck --error-exitcode 9 \
+  stage "memcheck decode tests" 300 "$W/memcheck-decode.log" "$CS" --tool memcheck --error-exitcode 9 \
     "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter='GpuModel.DecodeMatchesPrefill*:GpuModel.GraphDecode*'
-  grep -h "ERROR SUMMARY" "$OUT"/memcheck-*.log >> "$SUMMARY"
+  grep -h "ERROR SUMMARY" "$W"/memcheck-*.log >> "$SUMMARY"
 fi
 
 cat "$SUMMARY"
+publish
