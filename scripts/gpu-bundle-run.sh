@@ -19,7 +19,8 @@
 # STAGES="variants test eval decode gptq kernels memcheck" (the default) selects stages, e.g.
 # STAGES="decode gptq". BENCH_SECTIONS=w4a16,hadamard,activations,gemv (default: the first three)
 # limits the kernel benchmark's tables (gemv: batch 1 and 4 GEMV only); VARIANT_SECTIONS (default
-# activations,gemv) the variants' tables.
+# activations,gemv) the variants' tables; VARIANT_MEMCHECK="NAME ..." runs compute-sanitizer on those
+# variants' kernel and decode tests too.
 # $OUT receives two files, refreshed after every stage (the device tool brings back at most 8):
 # summary.md, and logs.tar.xz with every log, table and JSON (test_cuda.log, eval-*.json,
 # cuda_decode_bench.md, fp4_bench.md, variant-NAME/...).
@@ -73,6 +74,10 @@ stage() {  # stage NAME SECONDS LOG command...
   return $rc
 }
 
+# The tests compute-sanitizer runs (stage 7, and variants named in VARIANT_MEMCHECK).
+MEMCHECK_KERNEL_TESTS='CudaFp4*:E2m1Word*:QuotientRn*:ItemCursor*'
+MEMCHECK_DECODE_TESTS='GpuModel.DecodeMatchesPrefill*:GpuModel.GraphDecode*'
+
 # 0. variants: other builds of the tests and benchmarks, run with this payload's libraries.
 for v in "$BUNDLE"/variant-*.tar.xz; do
   want variants && [[ -e "$v" ]] || break
@@ -86,6 +91,12 @@ for v in "$BUNDLE"/variant-*.tar.xz; do
   stage "$name cuda_decode_bench" 300 "$log/cuda_decode_bench.log" "$HERE/$name/cuda_decode_bench" \
     --out "$log/cuda_decode_bench.md"
   { echo; cat "$log/cuda_decode_bench.md" 2>/dev/null; echo; } >> "$SUMMARY"
+  if [[ " ${VARIANT_MEMCHECK:-} " == *" $name "* ]]; then
+    stage "$name memcheck" 300 "$log/memcheck.log" "$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer | head -1)" \
+      --tool memcheck --error-exitcode 9 "$HERE/$name/test_cuda" --gtest_color=no \
+      --gtest_filter="$MEMCHECK_KERNEL_TESTS:$MEMCHECK_DECODE_TESTS"
+    grep -h "ERROR SUMMARY" "$log/memcheck.log" >> "$SUMMARY"
+  fi
   if [[ -x "$HERE/$name/fp4_driver" ]]; then
     stage "$name fp4_driver --checks" 300 "$log/fp4_checks.log" "$HERE/$name/fp4_driver" --checks
     grep -E "^FAIL|^checks:" "$log/fp4_checks.log" >> "$SUMMARY"
@@ -185,9 +196,9 @@ fi
 if want memcheck; then
   CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
   stage "memcheck kernel tests" 300 "$W/memcheck-kernels.log" "$CS" --tool memcheck --error-exitcode 9 \
-    "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter='CudaFp4*:E2m1Word*:QuotientRn*:ItemCursor*'
+    "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter="$MEMCHECK_KERNEL_TESTS"
   stage "memcheck decode tests" 300 "$W/memcheck-decode.log" "$CS" --tool memcheck --error-exitcode 9 \
-    "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter='GpuModel.DecodeMatchesPrefill*:GpuModel.GraphDecode*'
+    "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter="$MEMCHECK_DECODE_TESTS"
   grep -h "ERROR SUMMARY" "$W"/memcheck-*.log >> "$SUMMARY"
 fi
 
