@@ -74,7 +74,8 @@ stage() {  # stage NAME SECONDS LOG command...
   return $rc
 }
 
-# The tests compute-sanitizer runs (stage 7, and variants named in VARIANT_MEMCHECK).
+# The tests compute-sanitizer runs (stage 7, and variants named in VARIANT_MEMCHECK), and where it is.
+CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 MEMCHECK_KERNEL_TESTS='CudaFp4*:E2m1Word*:QuotientRn*:ItemCursor*'
 MEMCHECK_DECODE_TESTS='GpuModel.DecodeMatchesPrefill*:GpuModel.GraphDecode*'
 
@@ -92,7 +93,7 @@ for v in "$BUNDLE"/variant-*.tar.xz; do
     --out "$log/cuda_decode_bench.md"
   { echo; cat "$log/cuda_decode_bench.md" 2>/dev/null; echo; } >> "$SUMMARY"
   if [[ " ${VARIANT_MEMCHECK:-} " == *" $name "* ]]; then
-    stage "$name memcheck" 300 "$log/memcheck.log" "$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer | head -1)" \
+    stage "$name memcheck" 300 "$log/memcheck.log" "$CS" \
       --tool memcheck --error-exitcode 9 "$HERE/$name/test_cuda" --gtest_color=no \
       --gtest_filter="$MEMCHECK_KERNEL_TESTS:$MEMCHECK_DECODE_TESTS"
     grep -h "ERROR SUMMARY" "$log/memcheck.log" >> "$SUMMARY"
@@ -194,7 +195,6 @@ fi
 # 7. compute-sanitizer memcheck: the kernel tests, then the decode tests (RoPE/KV append, decode
 # attention, the graph), each exiting non-zero on any error.
 if want memcheck; then
-  CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
   stage "memcheck kernel tests" 300 "$W/memcheck-kernels.log" "$CS" --tool memcheck --error-exitcode 9 \
     "$HERE/bin/test_cuda" --gtest_color=no --gtest_filter="$MEMCHECK_KERNEL_TESTS"
   stage "memcheck decode tests" 300 "$W/memcheck-decode.log" "$CS" --tool memcheck --error-exitcode 9 \
