@@ -21,8 +21,8 @@ inline std::string human_bytes(std::uint64_t bytes) {
 inline void print_gguf_report(const exporter::GgufExportReport& r) {
   std::string types;
   for (const auto& [name, n] : r.tensors_by_type) types += fmt::format("{}{} {}", types.empty() ? "" : ", ", name, n);
-  fmt::print("wrote {}: {}, {} tensors ({}); architecture {}, tokenizer gpt2/{}\n", r.path.string(), human_bytes(r.bytes),
-             r.tensors, types, r.architecture, r.tokenizer_pre);
+  fmt::print("wrote {}: {}, {} tensors ({}); architecture {}, tokenizer {}\n", r.path.string(), human_bytes(r.bytes),
+             r.tensors, types, r.architecture, r.tokenizer);
 }
 
 }  // namespace microscale::cli

@@ -336,7 +336,10 @@ GgufExportReport write_gguf(const fs::path& model_dir, const fs::path& gguf_path
     w.set("microscale.rope.llama3.original_context_length", u32(config.rope.original_max_position_embeddings));
   }
   for (auto& kv : gguf::tokenizer_metadata(model_dir, config.vocab_size)) {
-    if (kv.key == "tokenizer.ggml.pre") exporter.report().tokenizer_pre = std::get<std::string>(std::get<gguf::Scalar>(kv.value));
+    if (kv.key == "tokenizer.ggml.model" || kv.key == "tokenizer.ggml.pre") {
+      auto& named = exporter.report().tokenizer;
+      named += (named.empty() ? "" : "/") + std::get<std::string>(std::get<gguf::Scalar>(kv.value));
+    }
     w.set(std::move(kv.key), std::move(kv.value));
   }
   exporter.add_tensors();

@@ -38,7 +38,7 @@ struct GgufExportReport {
   std::size_t tensors = 0;
   std::map<std::string, int> tensors_by_type;  // "MXFP4" -> 42, ...
   std::string architecture;
-  std::string tokenizer_pre;
+  std::string tokenizer;  // llama.cpp tokenizer model and pre-tokenizer: "gpt2/gpt-2", "llama", ...
 };
 
 // Writes `gguf_path` atomically (temporary file + rename); the model directory is only read.

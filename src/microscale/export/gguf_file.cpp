@@ -165,19 +165,19 @@ ValueType value_type(const Value& v) {
   return ValueType::array;
 }
 
-Value string_array(const std::vector<std::string>& items) {
-  Array a{ValueType::string, {}};
+namespace {
+template <typename T>
+Value array_of(ValueType element, const std::vector<T>& items) {
+  Array a{element, {}};
   a.items.reserve(items.size());
-  for (const auto& s : items) a.items.emplace_back(s);
+  for (const auto& v : items) a.items.emplace_back(v);
   return a;
 }
+}  // namespace
 
-Value i32_array(const std::vector<std::int32_t>& items) {
-  Array a{ValueType::i32, {}};
-  a.items.reserve(items.size());
-  for (auto v : items) a.items.emplace_back(v);
-  return a;
-}
+Value string_array(const std::vector<std::string>& items) { return array_of(ValueType::string, items); }
+Value i32_array(const std::vector<std::int32_t>& items) { return array_of(ValueType::i32, items); }
+Value f32_array(const std::vector<float>& items) { return array_of(ValueType::f32, items); }
 
 // ---- Writer ----
 

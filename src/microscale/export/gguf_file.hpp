@@ -55,6 +55,7 @@ inline Value boolean(bool v) { return Scalar{v}; }
 inline Value str(std::string v) { return Scalar{std::move(v)}; }
 Value string_array(const std::vector<std::string>& items);
 Value i32_array(const std::vector<std::int32_t>& items);
+Value f32_array(const std::vector<float>& items);
 
 struct KeyValue {
   std::string key;
