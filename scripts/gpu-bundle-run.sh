@@ -17,9 +17,9 @@
 #   6. profile                   ncu on fp4_driver --profile (W4A16 and rotate-quantize kernels; not default)
 #   7. memcheck                  compute-sanitizer memcheck of test_cuda's kernel and decode tests
 # STAGES="variants test eval decode gptq kernels memcheck" (the default) selects stages, e.g.
-# STAGES="decode gptq". BENCH_SECTIONS=w4a16,hadamard,activations,gemv (default: the first three)
-# limits the kernel benchmark's tables (gemv: batch 1 and 4 GEMV only); VARIANT_SECTIONS (default
-# activations,gemv) the variants' tables; VARIANT_MEMCHECK="NAME ..." runs compute-sanitizer on those
+# STAGES="decode gptq". BENCH_SECTIONS=w4a16,hadamard,activations,gemv,tc (default: the first three)
+# limits the kernel benchmark's tables (gemv: batch 1 and 4 GEMV only; tc: the tensor-core kernel at
+# batch 1-64); VARIANT_SECTIONS (default activations,gemv) the variants' tables; VARIANT_MEMCHECK="NAME ..." runs compute-sanitizer on those
 # variants' kernel and decode tests too.
 # $OUT receives two files, refreshed after every stage (the device tool brings back at most 8):
 # summary.md, and logs.tar.xz with every log, table and JSON (test_cuda.log, eval-*.json,

@@ -5,13 +5,15 @@
 //   fp4_driver --checks [--quick]        run the checks, exit 1 if any fails
 //   fp4_driver --bench [--out FILE]      run the benchmark, print tables (and write them to FILE);
 //              [--sections LIST]         only some tables: w4a16 (with the launch and slab sweeps), hadamard,
-//                                        activations; gemv (batch 1 and 4 only, not in the default set)
+//                                        activations; gemv (batch 1 and 4 only) and tc (the tensor-core
+//                                        kernel at batch 1 to 64), not in the default set
 //   fp4_driver --profile                 a few plain W4A16 launches to run under ncu
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <random>
 #include <span>
 #include <string>
@@ -159,11 +161,11 @@ std::vector<mc::Fp4Weight> fp4_weight_copies(Format f, std::int64_t n, std::int6
 // Which tables --bench prints (--sections w4a16,hadamard,activations; all by default): the GPU
 // machine is scarce, so a run can time only what a change touched.
 struct Sections {
-  bool w4a16 = true, hadamard = true, activations = true, gemv = false;
+  bool w4a16 = true, hadamard = true, activations = true, gemv = false, tc = false;
 };
 
 bool parse_sections(const std::string& list, Sections& s) {
-  s = Sections{false, false, false, false};
+  s = Sections{false, false, false, false, false};
   std::size_t at = 0;
   while (at <= list.size()) {
     const std::size_t comma = std::min(list.find(',', at), list.size());
@@ -172,6 +174,7 @@ bool parse_sections(const std::string& list, Sections& s) {
     else if (name == "hadamard") s.hadamard = true;
     else if (name == "activations") s.activations = true;
     else if (name == "gemv") s.gemv = true;
+    else if (name == "tc") s.tc = true;
     else return false;
     at = comma + 1;
   }
@@ -369,17 +372,20 @@ int run_bench(const char* out_path, const Sections& sections) {
                 slabs_md);
     md.line("%s", "");
   }
-  if (sections.gemv) {
-    // The GEMV (row layout) alone at batch 1 and 4: a quick table for comparing GEMV variants.
-    md.line("## GEMV (row layout) against cuBLAS BF16");
+  // Quick tables of one kernel against cuBLAS BF16, for comparing variants of it: the GEMV on the row
+  // layout at batch 1 and 4 (`gemv`), the tensor-core kernel on the tile layout at batch 1 to 64 with
+  // its register-pipelined option beside the default (`tc`).
+  const auto quick_table = [&](const char* title, bool tiles, std::initializer_list<std::int64_t> batches) {
+    md.line("%s", title);
     md.line("%s", "");
-    md.line("| shape | N x K | batch | cuBLAS us | MXFP4 us | of copy | speedup | NVFP4 us | of copy | speedup |");
-    md.line("|---|---|---|---|---|---|---|---|---|---|");
+    md.line("| shape | N x K | batch | cuBLAS us | MXFP4 us | of copy | speedup | NVFP4 us | of copy | speedup |%s",
+            tiles ? " MXFP4 pipelined us |" : "");
+    md.line("|---|---|---|---|---|---|---|---|---|---|%s", tiles ? "---|" : "");
     for (const Shape& s : shapes) {
       const std::vector<mc::DeviceArray<std::uint16_t>> wb = bf16_weight_copies(s.n, s.k);
-      const std::vector<mc::Fp4Weight> wq[2] = {fp4_weight_copies(Format::mxfp4, s.n, s.k, 5, false, stream),
-                                                fp4_weight_copies(Format::nvfp4, s.n, s.k, 5, false, stream)};
-      for (std::int64_t batch : {1, 4}) {
+      const std::vector<mc::Fp4Weight> wq[2] = {fp4_weight_copies(Format::mxfp4, s.n, s.k, 5, tiles, stream),
+                                                fp4_weight_copies(Format::nvfp4, s.n, s.k, 5, tiles, stream)};
+      for (std::int64_t batch : batches) {
         const auto xh = random_bf16(static_cast<std::size_t>(batch * s.k), 9, 1.0f);
         mc::DeviceArray<std::uint16_t> x(xh.size()), y(static_cast<std::size_t>(batch * s.n));
         x.upload(xh);
@@ -394,13 +400,23 @@ int run_bench(const char* out_path, const Sections& sections) {
           const double bytes = static_cast<double>(wq[f][0].bytes()) + 2.0 * batch * (s.k + s.n);
           frac[f] = bytes / (t[f] * 1e3) / copy_gbs;
         }
-        md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f%% | %.2fx | %.1f | %.0f%% | %.2fx |", s.name,
+        char pipelined[32] = "";
+        if (tiles) {
+          const double us = time_us(stream, [&](int i) {
+            mc::gemv_w4a16(wq[0][i % wq[0].size()], x.data(), batch, y.data(), nullptr, workspace, stream,
+                           mc::MmaTuning{0, true});
+          });
+          std::snprintf(pipelined, sizeof pipelined, " %.1f |", us);
+        }
+        md.line("| %s | %lldx%lld | %lld | %.1f | %.1f | %.0f%% | %.2fx | %.1f | %.0f%% | %.2fx |%s", s.name,
                 static_cast<long long>(s.n), static_cast<long long>(s.k), static_cast<long long>(batch), t_blas, t[0],
-                100.0 * frac[0], t_blas / t[0], t[1], 100.0 * frac[1], t_blas / t[1]);
+                100.0 * frac[0], t_blas / t[0], t[1], 100.0 * frac[1], t_blas / t[1], pipelined);
       }
     }
     md.line("%s", "");
-  }
+  };
+  if (sections.gemv) quick_table("## GEMV (row layout) against cuBLAS BF16", false, {1, 4});
+  if (sections.tc) quick_table("## Tensor-core kernel (tile layout) against cuBLAS BF16", true, {1, 4, 16, 64});
   if (sections.hadamard) {
     // ---- online rotation: fused into the GEMV vs the separate kernel followed by the plain GEMV ----
     md.line("## Online block Hadamard (b = 128, random signs): fused into the GEMV vs separate kernel + GEMV or tensor cores");
@@ -543,7 +559,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--sections") && i + 1 < argc && parse_sections(argv[i + 1], sections)) ++i;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--checks [--quick]] [--bench [--sections w4a16,hadamard,activations,gemv] [--out FILE]] "
+                   "usage: %s [--checks [--quick]] [--bench [--sections w4a16,hadamard,activations,gemv,tc] [--out FILE]] "
                    "[--profile]\n",
                    argv[0]);
       return 2;
