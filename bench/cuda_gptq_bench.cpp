@@ -24,6 +24,7 @@
 #include <Eigen/Core>
 #include <fmt/format.h>
 
+#include "microscale/core/openblas_kernels.hpp"
 #include "microscale/cuda/fp4_linear.hpp"
 #include "microscale/cuda/gptq_device.hpp"
 #include "microscale/cuda/statistics_device.hpp"
@@ -108,6 +109,7 @@ std::string device_name() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  microscale::core::restart_with_faster_openblas_kernels(argv);  // its BLAS figures with the CLI's kernels
   CLI::App app("Statistics and MR-GPTQ of one 8B-shaped decoder layer: host vs GPU");
   std::int64_t tokens = 2048, big_tokens = 16384;
   bool qep = false;

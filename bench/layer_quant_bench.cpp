@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "microscale/core/error.hpp"
+#include "microscale/core/openblas_kernels.hpp"
 #include "microscale/formats/quantize.hpp"
 #include "microscale/quantizers/gptq.hpp"
 #include "microscale/quantizers/statistics.hpp"
@@ -77,6 +78,7 @@ formats::QuantSpec spec_for(const std::string& format) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  microscale::core::restart_with_faster_openblas_kernels(argv);  // its BLAS figures with the CLI's kernels
   CLI::App app{"Layer quantization speed: RTN / GPTQ / MR-GPTQ on a 1B-shaped decoder layer"};
   std::vector<std::string> formats_list{"mxfp4", "nvfp4", "int4"};
   std::vector<std::string> methods{"rtn", "gptq", "mr_gptq"};

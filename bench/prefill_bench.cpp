@@ -23,6 +23,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "microscale/core/openblas_kernels.hpp"
 #include "microscale/model/kernels.hpp"
 #include "microscale/model/model.hpp"
 
@@ -166,6 +167,7 @@ std::string cpu_name() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  microscale::core::restart_with_faster_openblas_kernels(argv);  // its BLAS figures with the CLI's kernels
   CLI::App app{"CPU prefill / decode speed of the microscale runtime"};
   std::string model_dir = "models/wp-tiny";
   int threads = 2, seqlen = 512, batch = 1, synthetic_layers = 4, decode = 32, repeats = 3;

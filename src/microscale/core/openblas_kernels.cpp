@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <utility>
 
 #include <cblas.h>
+#include <unistd.h>
 
 namespace microscale::core {
 
@@ -56,6 +58,14 @@ std::optional<std::string> faster_openblas_core(std::string_view current, const 
   // A core of AVX2 or later was detected on purpose (OpenBLAS knew the model): keep it.
   if (*have >= Level::avx2 || !avx2) return std::nullopt;
   return avx512 ? "SkylakeX" : "Haswell";
+}
+
+void restart_with_faster_openblas_kernels(char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
+  const std::optional<std::string> core = faster_openblas_core(openblas_core_name(), detect_cpu_vector_features());
+  if (!core || setenv("OPENBLAS_CORETYPE", core->c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("OPENBLAS_CORETYPE");  // execv returned: it failed
 }
 
 }  // namespace microscale::core

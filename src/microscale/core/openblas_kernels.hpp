@@ -34,4 +34,10 @@ std::string openblas_core_name();
 // CPU), when the CPU lacks AVX2 + FMA, or when `current` is a name this rule does not know.
 std::optional<std::string> faster_openblas_core(std::string_view current, const CpuVectorFeatures& features);
 
+// For a program's main, before any other work: when faster_openblas_core names kernels for this CPU
+// and OPENBLAS_CORETYPE is not set, sets it and starts the program again from /proc/self/exe with the
+// same arguments (so at most once). Returns only when nothing is to be done or the restart failed; the
+// program then goes on with the kernels already loaded. A variable the user set is left alone.
+void restart_with_faster_openblas_kernels(char** argv);
+
 }  // namespace microscale::core
