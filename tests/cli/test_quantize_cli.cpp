@@ -14,7 +14,7 @@
 #include "microscale/io/safetensors.hpp"
 #include "microscale/rotation/hadamard.hpp"
 #include "support/run_command.hpp"
-#include "support/tiny_checkpoint.hpp"
+#include "support/random_checkpoint.hpp"
 
 namespace microscale {
 namespace {
@@ -33,7 +33,7 @@ std::map<std::string, std::string> snapshot(const std::filesystem::path& dir) {
 
 class QuantizeCli : public ::testing::Test {
  protected:
-  void SetUp() override { weights_ = testing::write_tiny_checkpoint(dir_ / "model"); }
+  void SetUp() override { weights_ = testing::write_random_model(dir_ / "model", testing::tiny_llama_spec()); }
   std::filesystem::path model() const { return dir_ / "model"; }
   testing::TempDir dir_;
   std::map<std::string, std::vector<float>> weights_;
@@ -158,7 +158,7 @@ TEST_F(QuantizeCli, RefusesANonEmptyOutputWithoutForce) {
 
 TEST_F(QuantizeCli, NanWeightFailsNamingTheTensorAndLeavesNoOutput) {
   testing::TempDir bad;
-  auto values = testing::write_tiny_checkpoint(bad / "model");
+  auto values = testing::write_random_model(bad / "model", testing::tiny_llama_spec());
   // Rewrite one linear with a NaN in it.
   io::SafetensorsWriter writer;
   const io::Checkpoint original(bad / "model");

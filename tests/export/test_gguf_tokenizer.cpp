@@ -17,7 +17,7 @@
 #include "microscale/io/json_file.hpp"
 #include "microscale/tokenizer/tokenizer.hpp"
 #include "support/temp_dir.hpp"
-#include "support/tiny_checkpoint.hpp"
+#include "support/random_checkpoint.hpp"
 
 namespace microscale {
 namespace {
@@ -130,13 +130,13 @@ TEST_P(SentencePieceGguf, MetadataIsLlamaCppsSentencePieceModel) {
 
 // The whole export of a checkpoint with a SentencePiece tokenizer, as `microscale export` runs it.
 TEST_P(SentencePieceGguf, CheckpointExportCarriesTheTokenizer) {
-  testing::TinyCheckpointShape shape;
-  shape.vocab = static_cast<int>(kFixtureVocab);
-  shape.tokenizer_json = kFixtures / GetParam() / "tokenizer.json";
-  testing::write_tiny_checkpoint(temp_ / "checkpoint", shape);
+  testing::RandomModelSpec spec = testing::tiny_llama_spec();
+  spec.vocab = static_cast<int>(kFixtureVocab);
+  spec.tokenizer_json = kFixtures / GetParam() / "tokenizer.json";
+  testing::write_random_model(temp_ / "checkpoint", spec);
   const auto report = exporter::write_gguf(temp_ / "checkpoint", temp_ / "model.gguf");
   EXPECT_EQ(report.tokenizer, "llama");
-  const auto original = tokenizer::Tokenizer::from_file(shape.tokenizer_json);
+  const auto original = tokenizer::Tokenizer::from_file(spec.tokenizer_json);
   const auto imported = exporter::read_gguf_tokenizer(temp_ / "model.gguf");
   const std::string text = "Prince Andrew said, \"It's 1805\" \u00e9t\u00e9 \U0001F600 done.";
   EXPECT_EQ(imported.encode(text, true), original.encode(text, true));

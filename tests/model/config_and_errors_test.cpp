@@ -7,7 +7,7 @@
 #include "microscale/io/safetensors.hpp"
 #include "microscale/model/config.hpp"
 #include "microscale/model/model.hpp"
-#include "model/random_checkpoint.hpp"
+#include "support/random_checkpoint.hpp"
 #include "support/temp_dir.hpp"
 
 namespace microscale::testing {

@@ -10,7 +10,7 @@
 #include "microscale/model/model.hpp"
 #include "microscale/rotation/hadamard.hpp"
 #include "model/compare.hpp"
-#include "model/random_checkpoint.hpp"
+#include "support/random_checkpoint.hpp"
 #include "model/reference_decoder.hpp"
 #include "support/temp_dir.hpp"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "microscale/model/config.hpp"
-#include "model/random_checkpoint.hpp"
+#include "support/random_checkpoint.hpp"
 
 namespace microscale::testing {
 

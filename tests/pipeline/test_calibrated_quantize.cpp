@@ -10,7 +10,7 @@
 #include "microscale/rotation/hadamard.hpp"
 #include "microscale/tokenizer/tokenizer.hpp"
 #include "support/run_command.hpp"
-#include "support/tiny_checkpoint.hpp"
+#include "support/random_checkpoint.hpp"
 
 namespace microscale {
 namespace {
@@ -28,10 +28,10 @@ std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 class CalibratedQuantize : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::TinyCheckpointShape shape;
-    shape.vocab = 3008;
-    shape.tokenizer_json = kTokenizer;
-    testing::write_tiny_checkpoint(dir_ / "model", shape, 5);
+    testing::RandomModelSpec spec = testing::tiny_llama_spec();
+    spec.vocab = 3008;
+    spec.tokenizer_json = kTokenizer;
+    testing::write_random_model(dir_ / "model", spec, 5);
   }
   std::filesystem::path model() const { return dir_ / "model"; }
 
@@ -125,9 +125,9 @@ TEST(Calibration, WindowsAreReproducibleDistinctAndFromTheText) {
 
 TEST(Rotation, IsInvisibleWithoutQuantization) {
   testing::TempDir dir;
-  testing::TinyCheckpointShape shape;
-  shape.vocab = 3008;
-  testing::write_tiny_checkpoint(dir / "model", shape, 8);
+  testing::RandomModelSpec model_spec = testing::tiny_llama_spec();
+  model_spec.vocab = 3008;
+  testing::write_random_model(dir / "model", model_spec, 8);
   std::vector<std::int32_t> tokens(2 * 48);
   for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::int32_t>((i * 977) % 3000);
   const auto reference = model::Model::load(dir / "model").forward(tokens, 2, 48);
