@@ -13,8 +13,8 @@
 #include "microscale/io/json_file.hpp"
 #include "microscale/io/safetensors.hpp"
 #include "microscale/rotation/hadamard.hpp"
-#include "support/run_command.hpp"
 #include "support/random_checkpoint.hpp"
+#include "support/run_command.hpp"
 
 namespace microscale {
 namespace {
