@@ -79,6 +79,16 @@ CS=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2
 MEMCHECK_KERNEL_TESTS='CudaFp4*:E2m1Word*:QuotientRn*:ItemCursor*'
 MEMCHECK_DECODE_TESTS='GpuModel.DecodeMatchesPrefill*:GpuModel.GraphDecode*'
 
+# A driver's kernel checks (their FAIL lines and count into the summary), then its tables:
+# kernel_checks_and_tables LABEL DRIVER LOG_DIR BENCH_SECONDS SECTIONS (empty = the driver's default).
+kernel_checks_and_tables() {
+  local label=$1 driver=$2 dir=$3 seconds=$4 sections=$5
+  stage "${label}fp4_driver --checks" 300 "$dir/fp4_checks.log" "$driver" --checks
+  grep -E "^FAIL|^checks:" "$dir/fp4_checks.log" >> "$SUMMARY"
+  stage "${label}fp4_driver --bench" "$seconds" "$dir/fp4_bench.log" "$driver" --bench \
+    ${sections:+--sections "$sections"} --out "$dir/fp4_bench.md"
+}
+
 # 0. variants: other builds of the tests and benchmarks, run with this payload's libraries.
 for v in "$BUNDLE"/variant-*.tar.xz; do
   want variants && [[ -e "$v" ]] || break
@@ -98,12 +108,8 @@ for v in "$BUNDLE"/variant-*.tar.xz; do
       --gtest_filter="$MEMCHECK_KERNEL_TESTS:$MEMCHECK_DECODE_TESTS"
     grep -h "ERROR SUMMARY" "$log/memcheck.log" >> "$SUMMARY"
   fi
-  if [[ -x "$HERE/$name/fp4_driver" ]]; then
-    stage "$name fp4_driver --checks" 300 "$log/fp4_checks.log" "$HERE/$name/fp4_driver" --checks
-    grep -E "^FAIL|^checks:" "$log/fp4_checks.log" >> "$SUMMARY"
-    stage "$name fp4_driver --bench" 300 "$log/fp4_bench.log" "$HERE/$name/fp4_driver" --bench \
-      --sections "${VARIANT_SECTIONS:-activations,gemv}" --out "$log/fp4_bench.md"
-  fi
+  [[ -x "$HERE/$name/fp4_driver" ]] && kernel_checks_and_tables "$name " "$HERE/$name/fp4_driver" "$log" 300 \
+    "${VARIANT_SECTIONS:-activations,gemv}"
 done
 
 # 1. gtest (GPU tests print PASS/FAIL lines with their numbers).
@@ -178,10 +184,7 @@ fi
 
 # 5. the FP4 kernels: every check (PASS/FAIL lines), then the benchmark table.
 if want kernels && [[ -x "$HERE/bin/fp4_driver" ]]; then
-  stage "fp4_driver --checks" 300 "$W/fp4_checks.log" "$HERE/bin/fp4_driver" --checks
-  grep -E "^FAIL|^checks:" "$W/fp4_checks.log" >> "$SUMMARY"
-  stage "fp4_driver --bench" 600 "$W/fp4_bench.log" "$HERE/bin/fp4_driver" --bench \
-    ${BENCH_SECTIONS:+--sections "$BENCH_SECTIONS"} --out "$W/fp4_bench.md"
+  kernel_checks_and_tables "" "$HERE/bin/fp4_driver" "$W" 600 "${BENCH_SECTIONS:-}"
 fi
 
 # 6. ncu on the W4A16 and rotate-and-quantize kernels (speed of light, occupancy, warp stalls, memory).
