@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "llama_dims.hpp"
 #include "microscale/model/config.hpp"
 #include "microscale/model/model.hpp"
 
@@ -16,12 +17,12 @@ namespace microscale::bench {
 inline model::ModelConfig llama3_8b_config(int layers = 32) {
   model::ModelConfig c;
   c.model_type = "llama";
-  c.hidden_size = 4096;
-  c.intermediate_size = 14336;
+  c.hidden_size = kLlama3_8B.hidden;
+  c.intermediate_size = kLlama3_8B.intermediate;
   c.num_layers = layers;
-  c.num_heads = 32;
-  c.num_kv_heads = 8;
-  c.head_dim = 128;
+  c.num_heads = static_cast<int>(kLlama3_8B.heads);
+  c.num_kv_heads = static_cast<int>(kLlama3_8B.kv_heads);
+  c.head_dim = static_cast<int>(kLlama3_8B.head_dim);
   c.vocab_size = 128256;
   c.max_position_embeddings = 131072;
   c.rms_norm_eps = 1e-5;

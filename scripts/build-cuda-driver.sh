@@ -10,7 +10,7 @@ mkdir -p "$(dirname "$out")"
 objdir="$(dirname "$out")/obj"
 mkdir -p "$objdir"
 flags=(-std=c++20 -O3 --expt-relaxed-constexpr -lineinfo -gencode=arch=compute_90a,code=sm_90a
-       -I"$root/src" -I"$root/tests" -I"$root/bench/cuda/fmt_shim" -DMICROSCALE_SOURCE_DIR="\"$root\""
+       -I"$root/src" -I"$root/tests" -I"$root/bench" -I"$root/bench/cuda/fmt_shim" -DMICROSCALE_SOURCE_DIR="\"$root\""
        -Xcompiler=-Wall,-Wno-unused-parameter,-fopenmp)
 # The kernels and their host API only: the GPU runtime and GPTQ files of cuda/ need the Debian
 # libraries (fmt, Eigen, LAPACK) that this standalone build exists to avoid.

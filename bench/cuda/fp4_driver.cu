@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda/fp4_checks.hpp"
+#include "llama_dims.hpp"
 #include "microscale/core/error.hpp"
 
 namespace ms = microscale;
@@ -211,10 +212,8 @@ int run_bench(const char* out_path, const Sections& sections) {
   Markdown splits_md, slabs_md;  // collected during the main table, printed after it
   splits_md.quiet = true;
   slabs_md.quiet = true;
-  struct Shape { const char* name; std::int64_t n, k; };
-  const Shape shapes[] = {{"8B q/o", 4096, 4096},     {"8B k/v", 1024, 4096},     {"8B gate/up", 14336, 4096},
-                          {"8B down", 4096, 14336},   {"70B q/o", 8192, 8192},    {"70B k/v", 1024, 8192},
-                          {"70B gate/up", 28672, 8192}, {"70B down", 8192, 28672}};
+  using Shape = ms::bench::LinearShapeRow;
+  const auto& shapes = ms::bench::kLlama3LinearShapes;
   const std::int64_t batches[] = {1, 4, 16, 64, 2048};
 
   if (sections.w4a16) {
@@ -424,7 +423,7 @@ int run_bench(const char* out_path, const Sections& sections) {
     md.line("| shape | N x K | batch | format | GEMV only us | GEMV fused us | hadamard + GEMV us | tc only us | "
             "hadamard + tc us | hadamard alone us |");
     md.line("|---|---|---|---|---|---|---|---|---|---|");
-    const Shape rot_shapes[] = {{"8B gate/up", 14336, 4096}, {"8B down", 4096, 14336}, {"70B down", 8192, 28672}};
+    const Shape rot_shapes[] = {shapes[2], shapes[3], shapes[7]};  // 8B gate/up and down, 70B down
     for (const Shape& s : rot_shapes) {
       const mc::DeviceRotation rot = mc::upload_rotation(ms::rotation::RotationSpec{128, true, 42}, s.k);
       for (Format f : {Format::mxfp4, Format::nvfp4}) {
@@ -514,8 +513,9 @@ int run_bench(const char* out_path, const Sections& sections) {
 // MXFP4, the tensor-core kernel at batch 1 and 16 and the GEMV at batch 1, each launched 3 times; then
 // the fused rotate-and-quantize of activations.
 int run_profile() {
-  for (const std::int64_t n : {14336, 4096}) {
-    const std::int64_t k = 4096;
+  const auto& shapes = ms::bench::kLlama3LinearShapes;
+  for (const ms::bench::LinearShapeRow& shape : {shapes[2], shapes[0]}) {  // 8B gate/up, q/o
+    const std::int64_t n = shape.n, k = shape.k;
     mc::Fp4Weight rows = random_fp4(Format::mxfp4, n, k, 1);
     mc::Fp4Weight tiles = random_fp4(Format::mxfp4, n, k, 1);
     CK(mc::to_mma_layout(tiles) ? cudaSuccess : cudaErrorInvalidValue);
