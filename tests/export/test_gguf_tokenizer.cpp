@@ -16,8 +16,8 @@
 #include "microscale/export/gguf_tokenizer.hpp"
 #include "microscale/io/json_file.hpp"
 #include "microscale/tokenizer/tokenizer.hpp"
-#include "support/temp_dir.hpp"
 #include "support/random_checkpoint.hpp"
+#include "support/temp_dir.hpp"
 
 namespace microscale {
 namespace {

@@ -17,6 +17,16 @@ std::vector<std::byte> random_bytes(std::size_t n, std::uint32_t seed) {
   return out;
 }
 
+TEST(SafetensorsWriter, Bf16BytesRoundToNearestEvenLittleEndian) {
+  // 1 + 2^-8 lies halfway between BF16's 1 (0x3F80) and 1 + 2^-7 (0x3F81): even 0x3F80. 1 + 3 * 2^-8
+  // lies halfway between 0x3F81 and 0x3F82: even 0x3F82.
+  const std::vector<float> values{1.0f, -2.0f, 1.00390625f, 1.01171875f};
+  const std::vector<std::byte> bytes = bf16_bytes_vector(values);
+  const std::vector<std::uint8_t> expected{0x80, 0x3F, 0x00, 0xC0, 0x80, 0x3F, 0x82, 0x3F};
+  ASSERT_EQ(bytes.size(), expected.size());
+  for (std::size_t i = 0; i < bytes.size(); ++i) EXPECT_EQ(static_cast<std::uint8_t>(bytes[i]), expected[i]) << i;
+}
+
 TEST(SafetensorsWriter, RoundTripsEveryDtypeByteForByte) {
   TempDir dir;
   const std::vector<DType> dtypes{DType::F32, DType::F16, DType::BF16, DType::F8_E4M3,

@@ -10,8 +10,8 @@
 #include "microscale/model/model.hpp"
 #include "microscale/rotation/hadamard.hpp"
 #include "model/compare.hpp"
-#include "support/random_checkpoint.hpp"
 #include "model/reference_decoder.hpp"
+#include "support/random_checkpoint.hpp"
 #include "support/temp_dir.hpp"
 
 namespace microscale::testing {

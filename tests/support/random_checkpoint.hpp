@@ -4,7 +4,6 @@
 // Hugging Face checkpoints come (the values returned are then the BF16-rounded ones). The one
 // checkpoint generator of the tests; tiny_llama_spec() is the BF16 Llama the pipeline, export and
 // CLI tests quantize.
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -82,15 +81,6 @@ inline nlohmann::json random_model_config(const RandomModelSpec& s) {
   return c;
 }
 
-inline std::vector<std::byte> bf16_bytes_of(std::span<const float> values) {
-  std::vector<std::byte> out(values.size() * 2);
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    const std::uint16_t b = formats::bf16_from_float(values[i]);
-    std::memcpy(out.data() + 2 * i, &b, 2);
-  }
-  return out;
-}
-
 inline TensorMap write_random_model(const std::filesystem::path& dir, const RandomModelSpec& s, unsigned seed = 7) {
   std::filesystem::create_directories(dir);
   std::mt19937 rng(seed);
@@ -107,7 +97,7 @@ inline TensorMap write_random_model(const std::filesystem::path& dir, const Rand
       if (bf16) x = formats::bf16_to_float(formats::bf16_from_float(x));
     }
     writer.add(name, s.dtype, shape,
-               bf16 ? bf16_bytes_of(v) : io::as_bytes_vector(std::span<const float>(v)));
+               bf16 ? io::bf16_bytes_vector(v) : io::as_bytes_vector(std::span<const float>(v)));
     tensors[name] = std::move(v);
   };
   const bool qkv_bias = s.model_type == "qwen2" || s.attention_bias;

@@ -143,5 +143,7 @@ std::vector<std::byte> as_bytes_vector(std::span<const T> values) {
   auto b = std::as_bytes(values);
   return {b.begin(), b.end()};
 }
+// Floats as BF16 tensor bytes (round to nearest even, little-endian), as checkpoints store them.
+std::vector<std::byte> bf16_bytes_vector(std::span<const float> values);
 
 }  // namespace microscale::io

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "microscale/core/error.hpp"
+#include "microscale/formats/codecs.hpp"
 #include "microscale/io/atomic_file.hpp"
 #include "microscale/io/safetensors.hpp"
 
@@ -88,6 +89,15 @@ void SafetensorsWriter::write(const std::filesystem::path& path) const {
   file.write(text);
   for (const Entry& e : entries_) file.write(e.data());
   file.commit();
+}
+
+std::vector<std::byte> bf16_bytes_vector(std::span<const float> values) {
+  std::vector<std::byte> out(values.size() * 2);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::uint16_t b = formats::bf16_from_float(values[i]);
+    std::memcpy(out.data() + 2 * i, &b, 2);
+  }
+  return out;
 }
 
 }  // namespace microscale::io

@@ -12,7 +12,6 @@
 #include "microscale/core/progress.hpp"
 #include "microscale/export/checkpoint_writer.hpp"
 #include "microscale/export/compressed_tensors.hpp"
-#include "microscale/formats/codecs.hpp"
 #include "microscale/formats/quantize.hpp"
 #include "microscale/io/safetensors.hpp"
 #include "microscale/io/json_file.hpp"
@@ -41,15 +40,6 @@ void validate_linear(const io::TensorInfo& t, const QuantizeOptions& o) {
     fail("{}: tensor {} has {} input features, not a multiple of the Hadamard block {}", t.file.string(), t.name,
          cols, o.rotation.block);
   }
-}
-
-std::vector<std::byte> bf16_bytes(std::span<const float> values) {
-  std::vector<std::byte> out(values.size() * 2);
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    const std::uint16_t b = formats::bf16_from_float(values[i]);
-    std::memcpy(out.data() + 2 * i, &b, 2);
-  }
-  return out;
 }
 
 // Linears that engines fuse into one matmul (model::kInputGroups of several members: q/k/v, gate/up)
@@ -174,7 +164,7 @@ QuantizeReport quantize_checkpoint(const QuantizeOptions& o) {
       formats::dequantize(q, dequant.view());
       // Fake-quant: back to the original basis so that any engine can run it without rotating inputs.
       if (o.rotation.enabled()) rotation::unrotate_rows(dequant.view(), o.rotation);
-      auto bytes = bf16_bytes(dequant.data);
+      auto bytes = io::bf16_bytes_vector(dequant.data);
       report.linear_bytes_after += bytes.size();
       writer.add_tensor(t->name, io::DType::BF16, t->shape, std::move(bytes));
     } else {
