@@ -1,8 +1,9 @@
 #pragma once
 // OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels once, when it is loaded, from the
 // CPU's family and model numbers. Virtual machines that present a generic model ("Intel Xeon
-// Processor") get the oldest x86-64 kernels (Prescott, SSE3) even where AVX-512 runs: MR-GPTQ
-// calibration of the bundled model took 2.4x as long on such a VM (docs/benchmarks.md). The choice
+// Processor") get the oldest x86-64 kernels (Prescott, SSE3) even where AVX-512 runs: GPTQ
+// calibration of the bundled model took 2.4x as long as with SkylakeX's on such a VM
+// (docs/benchmarks.md, "The demo table"). The choice
 // can only be changed by OPENBLAS_CORETYPE before the library loads, so the CLI asks which kernels a
 // misdetected CPU should get and starts itself again with that variable set.
 #include <optional>
