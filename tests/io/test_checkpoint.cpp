@@ -1,5 +1,7 @@
 // Model directories: single file, sharded (fixture from the reference library), and broken indexes.
 #include <cmath>
+#include <cstring>
+#include <fstream>
 
 #include "io_test_support.hpp"
 #include "microscale/io/safetensors.hpp"
@@ -165,6 +167,62 @@ TEST_F(BrokenIndex, ShardOutsideTheDirectory) {
   EXPECT_CONTAINS(error_with_index(R"({"lm_head.weight": "../model-00002-of-00002.safetensors"})"),
                   "not a file inside the model directory");
   EXPECT_CONTAINS(error_with_index(R"({"lm_head.weight": "/etc/passwd"})"), "not a file inside the model directory");
+}
+
+}  // namespace
+}  // namespace microscale::io::test
+
+namespace microscale::io::test {
+namespace {
+
+// Resident file-backed memory of this process (RssFile in /proc/self/status), in bytes.
+std::int64_t resident_file_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "RssFile:") {
+      std::int64_t kib = 0;
+      in >> kib;
+      return kib * 1024;
+    }
+  }
+  return -1;
+}
+
+TEST(Checkpoint, ReleasedPagesLeaveTheResidentSetAndReadBackTheSame) {
+  TempDir dir;
+  constexpr std::int64_t kFloats = 4 << 20;  // 16 MiB a tensor
+  std::vector<float> a(kFloats), b(kFloats);
+  for (std::int64_t i = 0; i < kFloats; ++i) {
+    a[static_cast<std::size_t>(i)] = static_cast<float>(i);
+    b[static_cast<std::size_t>(i)] = -static_cast<float>(i);
+  }
+  auto bytes = [](const std::vector<float>& v) {
+    std::vector<std::byte> out(v.size() * sizeof(float));
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  };
+  SafetensorsWriter writer;
+  writer.add("model.layers.0.a", DType::F32, {kFloats}, bytes(a));
+  writer.add("model.layers.1.b", DType::F32, {kFloats}, bytes(b));
+  writer.write(dir / "model.safetensors");
+
+  const Checkpoint ckpt(dir.path());
+  ASSERT_EQ(ckpt.read_f32("model.layers.0.a"), a);  // every page of both tensors is now mapped in
+  ASSERT_EQ(ckpt.read_f32("model.layers.1.b"), b);
+  const std::int64_t before = resident_file_bytes();
+  ASSERT_GT(before, 0) << "no RssFile in /proc/self/status";
+  ckpt.release_pages("model.layers.0.");
+  const std::int64_t after = resident_file_bytes();
+  const std::int64_t tensor_bytes = kFloats * 4;
+  // Layer 0's pages go (all but the partial page at each end); layer 1's stay.
+  EXPECT_GT(before - after, tensor_bytes - 64 * 1024) << before << " -> " << after;
+  EXPECT_LT(before - after, tensor_bytes + 64 * 1024) << before << " -> " << after;
+  EXPECT_EQ(ckpt.read_f32("model.layers.0.a"), a);  // read back from the file
+  ckpt.release_pages("model.layers.");
+  EXPECT_LT(resident_file_bytes(), before - 2 * tensor_bytes + 128 * 1024);
+  ckpt.release_pages("no.such.prefix.");  // nothing to release is not an error
+  release_mapped_pages({});
 }
 
 }  // namespace

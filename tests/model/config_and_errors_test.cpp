@@ -61,6 +61,25 @@ TEST(Config, FamilyDifferencesAreData) {
   EXPECT_TRUE(c.qkv_bias && c.o_bias && c.mlp_bias);
 }
 
+TEST(Config, ResidentWeightBytesCountTheFp32LayersAndTheHead) {
+  model::ModelConfig c;
+  c.hidden_size = 4;
+  c.intermediate_size = 8;
+  c.num_layers = 3;
+  c.num_heads = 2;
+  c.num_kv_heads = 1;
+  c.head_dim = 2;
+  c.vocab_size = 10;
+  // A layer: q and o 4x4 each, k and v 2x4 each, three 8x4 MLP matrices, two norms of 4 = 152.
+  EXPECT_EQ(c.layer_parameter_count(), 152);
+  EXPECT_EQ(c.parameter_count(), 3 * 152 + 2 * 40 + 4);
+  // Resident: 3 layers, the FP32 head (10x4) and the final norm; the embedding stays mapped.
+  EXPECT_EQ(model::resident_weight_bytes(c, {.stream_layers = false}), 4u * (3 * 152 + 40 + 4));
+  EXPECT_EQ(model::resident_weight_bytes(c, {.stream_layers = true}), 4u * (152 + 40 + 4));
+  c.qkv_bias = c.qk_norm = true;  // + q, k, v biases (4 + 2 + 2) and two q/k norms of head_dim
+  EXPECT_EQ(c.layer_parameter_count(), 152 + 8 + 4);
+}
+
 TEST(Config, RopeOldAndNewStylesAgree) {
   const json llama3 = {{"rope_type", "llama3"},
                        {"factor", 8.0},
@@ -283,6 +302,11 @@ TEST(ShardedCheckpoint, LoadsLikeTheSingleFileAndNamesTheIndexWhenATensorIsMissi
   EXPECT_EQ(m.weight_files().size(), 3u);
   const std::vector<std::int32_t> tokens = {1, 5, 9, 2, 33};
   EXPECT_EQ(m.forward(tokens, 1, 5).data, reference.forward(tokens, 1, 5).data);
+
+  // Streamed, each layer is loaded for its call and dropped: the same logits, nothing left resident.
+  const model::Model streamed = model::Model::load(sharded.path(), {.stream_layers = true});
+  EXPECT_EQ(streamed.forward(tokens, 1, 5).data, reference.forward(tokens, 1, 5).data);
+  for (int layer = 0; layer < streamed.config().num_layers; ++layer) EXPECT_FALSE(streamed.layer_resident(layer));
 }
 
 }  // namespace

@@ -130,4 +130,10 @@ const TensorInfo& Checkpoint::at(std::string_view name) const {
 
 std::vector<float> Checkpoint::read_f32(std::string_view name) const { return to_f32(at(name)); }
 
+void Checkpoint::release_pages(std::string_view prefix) const {
+  auto it = std::lower_bound(order_.begin(), order_.end(), prefix,
+                             [](const TensorInfo* t, std::string_view p) { return t->name < p; });
+  for (; it != order_.end() && (*it)->name.starts_with(prefix); ++it) release_mapped_pages((*it)->bytes);
+}
+
 }  // namespace microscale::io

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <system_error>
 
 #include "microscale/core/error.hpp"
@@ -47,6 +48,17 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
     fail("{}: cannot memory-map {} bytes: {}", path.string(), st.st_size, errno_text(err));
   }
   data_ = static_cast<const std::byte*>(p);
+}
+
+void release_mapped_pages(std::span<const std::byte> bytes) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(bytes.data());
+  // Only pages wholly inside the span: a neighbouring tensor may share the first and the last.
+  const std::uintptr_t first = (begin + page - 1) / page * page;
+  const std::uintptr_t last = (begin + bytes.size()) / page * page;
+  if (bytes.empty() || last <= first) return;
+  // Advice, not a requirement: if the kernel refuses, the pages simply stay resident.
+  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

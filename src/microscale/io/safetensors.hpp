@@ -60,6 +60,12 @@ class MappedFile {
   std::size_t size_ = 0;
 };
 
+// Drops the whole pages inside `bytes` (a view into a MappedFile) from this process's resident set,
+// once their contents have been copied out: they stay in the page cache and are read back on the next
+// access. The maps are read-only, so nothing is lost. Streaming a large checkpoint through the runtime
+// would otherwise leave every page it read counted in the process's memory.
+void release_mapped_pages(std::span<const std::byte> bytes);
+
 class SafetensorsFile {
  public:
   // Validates everything up front; throws microscale::Error naming the file (and tensor).
@@ -92,6 +98,8 @@ class Checkpoint {
 
   // Reads a F32/F16/BF16/F8_E4M3 tensor into floats; throws for other dtypes.
   std::vector<float> read_f32(std::string_view name) const;
+  // release_mapped_pages for every tensor whose name starts with `prefix` ("model.layers.3.").
+  void release_pages(std::string_view prefix) const;
 
  private:
   void load_index(const std::filesystem::path& index_path);

@@ -131,15 +131,19 @@ const std::vector<std::string>& supported_rope_types() {
   return types;
 }
 
-std::int64_t ModelConfig::parameter_count() const {
+std::int64_t ModelConfig::layer_parameter_count() const {
   const std::int64_t h = hidden_size;
   std::int64_t per_layer = h * q_dim() * 2 + h * kv_dim() * 2 + 3 * h * intermediate_size + 2 * h;
   if (qkv_bias) per_layer += q_dim() + 2 * kv_dim();
   if (o_bias) per_layer += h;
   if (mlp_bias) per_layer += 2 * intermediate_size + h;
   if (qk_norm) per_layer += 2 * head_dim;
-  const std::int64_t embeddings = vocab_size * h * (tie_word_embeddings ? 1 : 2);
-  return per_layer * num_layers + embeddings + h;
+  return per_layer;
+}
+
+std::int64_t ModelConfig::parameter_count() const {
+  const std::int64_t embeddings = vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2);
+  return layer_parameter_count() * num_layers + embeddings + hidden_size;
 }
 
 ModelConfig parse_config(const json& config, const std::filesystem::path& source) {

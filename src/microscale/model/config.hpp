@@ -52,6 +52,8 @@ struct ModelConfig {
   std::int64_t kv_dim() const { return num_kv_heads * head_dim; }
   // Parameters of the matmul weights, embeddings and norms (what a float checkpoint stores).
   std::int64_t parameter_count() const;
+  // Those of one decoder layer (its linears, biases and norms).
+  std::int64_t layer_parameter_count() const;
 };
 
 // Parses and validates; throws microscale::Error naming `source` (the config.json path) and the key.

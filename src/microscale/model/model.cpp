@@ -259,6 +259,13 @@ Model Model::from_weights(ModelConfig config, ModelWeights weights) {
   return m;
 }
 
+std::uint64_t resident_weight_bytes(const ModelConfig& c, LoadOptions options) {
+  // FP32 copies of the layers held at once and of the output head; the embedding table stays in the map.
+  const std::int64_t layers = options.stream_layers ? std::min(c.num_layers, 1) : c.num_layers;
+  const std::int64_t floats = c.layer_parameter_count() * layers + c.vocab_size * c.hidden_size + c.hidden_size;
+  return static_cast<std::uint64_t>(floats) * sizeof(float);
+}
+
 const std::filesystem::path& Model::dir() const {
   static const std::filesystem::path none;
   return source_ ? source_->dir : none;
@@ -287,6 +294,9 @@ LayerWeights Model::load_layer(int i) const {
     w.q_norm = source_->read_vector(prefix + "self_attn.q_norm.weight", c.head_dim, c);
     w.k_norm = source_->read_vector(prefix + "self_attn.k_norm.weight", c.head_dim, c);
   }
+  // The layer is now held as floats: its mapped bytes need not stay resident too (a streamed model
+  // would otherwise end up holding the whole checkpoint's pages).
+  source_->checkpoint.release_pages(prefix);
   return w;
 }
 
@@ -321,8 +331,10 @@ const Linear& Model::head() const {
     if (c.tie_word_embeddings) {
       head_->linear.weight = Matrix(c.vocab_size, c.hidden_size);
       io::to_f32(*source_->embedding, head_->linear.weight.data);
+      io::release_mapped_pages(source_->embedding->bytes);  // embed() reads back the few rows it needs
     } else {
       head_->linear = source_->load_linear("lm_head", {c.vocab_size, c.hidden_size, false}, c);
+      source_->checkpoint.release_pages("lm_head.");
     }
   });
   return head_->linear;

@@ -90,6 +90,11 @@ struct LoadOptions {
   bool stream_layers = false;
 };
 
+// About what Model::load(dir, options) holds in memory for its weights: every layer (or, streamed,
+// the one in use) and the output head as FP32. Activations, the KV cache and the mapped embedding
+// rows it reads come on top.
+std::uint64_t resident_weight_bytes(const ModelConfig& config, LoadOptions options);
+
 // Keys and values of every layer for `batch` sequences of up to `capacity` positions.
 class KvCache {
  public:
