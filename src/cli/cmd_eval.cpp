@@ -14,7 +14,7 @@ namespace microscale::cli {
 void register_eval(CLI::App& app) {
   struct Flags {
     eval::EvalOptions options;
-    std::string model_dir, reference_dir, text, json_out, device = "cpu";
+    std::string model_dir, reference_dir, text, json_out, device = "cpu", stream_layers = "auto";
     std::vector<std::string> tasks;
   };
   auto flags = std::make_shared<Flags>();
@@ -43,6 +43,12 @@ void register_eval(CLI::App& app) {
                   "cpu (default) or cuda: run the model (and the reference) on the GPU; perplexity, KL, tasks and "
                   "the prefill/decode speeds then come from the GPU runtime")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--stream-layers", flags->stream_layers,
+                  "CPU runtime: on holds one decoder layer at a time, loaded from the checkpoint when needed "
+                  "(memory of about one layer and the output head; decode speed is then not measured); off holds "
+                  "them all as FP32; auto streams when that would take more than 3/4 of the available memory")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_flag("--quiet", flags->options.quiet, "No progress lines on stderr");
   cmd->callback([flags] {
     eval::EvalOptions options = flags->options;
@@ -50,6 +56,7 @@ void register_eval(CLI::App& app) {
     if (!flags->reference_dir.empty()) options.reference_dir = flags->reference_dir;
     options.text = flags->text;
     options.device = eval::parse_device(flags->device);
+    options.stream_layers = eval::parse_layer_streaming(flags->stream_layers);
     options.tasks.assign(flags->tasks.begin(), flags->tasks.end());
     if (options.max_windows < 0) fail("--max-windows must be positive, is {}", options.max_windows);
     if (options.threads < 0) fail("--threads must be positive, is {}", options.threads);

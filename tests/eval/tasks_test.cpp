@@ -116,6 +116,32 @@ TEST(Tasks, LastWordAccuracyAndPerplexity) {
   EXPECT_NEAR(r.ppl, std::exp(-(4 * kLogHit + 2 * kLogMiss) / 2), 1e-6);
 }
 
+TEST(Tasks, BatchesHoldWholeItemsWithinTheTokenBudgetAndScoreAsOneAtATime) {
+  const auto task = eval::parse_task_lines(
+      "{\"context\": \"abc\", \"choices\": [\"d\", \"dx\", \"z\"], \"label\": 0}\n"
+      "{\"context\": \"abc\", \"choices\": [\"x\", \"defgh\"], \"label\": 1}\n"
+      "{\"context\": \"abc\", \"choices\": [\"q\", \"defghijk\"], \"label\": 1}\n",
+      "mc.jsonl");
+  // Inputs are context + continuation minus its last token: item 1 reads 3 + 4 + 3 = 10 tokens,
+  // item 2 3 + 7 = 10, item 3 3 + 10 = 13.
+  for (const auto& [budget, want] : std::vector<std::pair<std::int64_t, std::vector<std::size_t>>>{
+           {1, {3, 2, 2}}, {19, {3, 2, 2}}, {20, {5, 2}}, {32, {5, 2}}, {33, {7}}}) {
+    std::vector<std::size_t> batches;
+    const eval::BatchLogitsFn batched = [&](std::span<const std::vector<std::int32_t>> sequences,
+                                            const eval::LogitsConsumer& use) {
+      batches.push_back(sequences.size());
+      // Hand the logits back last to first: the scorer must match them by index.
+      for (std::size_t i = sequences.size(); i-- > 0;) use(i, bigram_logits(sequences[i]).view());
+    };
+    const auto r = eval::evaluate_task(task, bytes_of, batched, /*quiet=*/true, budget);
+    EXPECT_EQ(batches, want) << "budget " << budget;
+    const auto one = eval::evaluate_task(task, bytes_of, bigram_logits);
+    EXPECT_EQ(r.acc, one.acc);
+    EXPECT_EQ(r.acc_norm, one.acc_norm);
+    EXPECT_DOUBLE_EQ(r.acc, 2.0 / 3.0);
+  }
+}
+
 TEST(Tasks, BundledTaskFilesParse) {
   const std::filesystem::path root = MICROSCALE_SOURCE_DIR;
   const auto cloze = eval::load_task_file(root / "data/tasks/wp-cloze.jsonl");

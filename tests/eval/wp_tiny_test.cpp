@@ -100,6 +100,18 @@ TEST(EvalCli, PerplexityTasksAndJsonOnWpTiny) {
   EXPECT_GT(j["efficiency"]["decode_tokens_per_second"].get<double>(), 0.0);
 }
 
+TEST(EvalCli, StreamedLayersSayTheyAreStreamedAndSkipTheDecodeTiming) {
+  const auto r = run_command(eval_command(quote(kModel) + " --text " + quote(kText) +
+                                          " --seqlen 128 --max-windows 2 --stream-layers on"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("backend cpu, layers streamed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("decode not timed: layers streamed"), std::string::npos) << r.out;
+
+  const auto bad = run_command(eval_command(quote(kModel) + " --text " + quote(kText) + " --stream-layers maybe"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--stream-layers"), std::string::npos) << bad.err;
+}
+
 TEST(EvalCli, ErrorsNameTheFileAndTheProblem) {
   TempDir dir;
   std::ofstream(dir / "empty.txt").flush();

@@ -7,6 +7,7 @@
 
 #include "microscale/core/error.hpp"
 #include "microscale/core/log.hpp"
+#include "microscale/core/system_memory.hpp"
 #include "microscale/eval/efficiency.hpp"
 #include "microscale/export/gguf_import.hpp"
 #include "microscale/io/json_file.hpp"
@@ -65,16 +66,43 @@ int choose_seqlen(const EvalOptions& options, const model::ModelConfig& config,
   return options.seqlen;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 std::string human_bytes(std::uint64_t bytes) {
   const double b = static_cast<double>(bytes);
   if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
   if (b >= 1e6) return fmt::format("{:.1f} MB", b / 1e6);
   if (b >= 1e3) return fmt::format("{:.1f} kB", b / 1e3);
   return fmt::format("{} B", bytes);
+}
+
+// The CPU runtime streams layers when asked to (load_eval_model refuses where it cannot), or, left
+// automatic, when the FP32 weights it would hold for the model and the reference exceed three
+// quarters of the memory available; automatic never streams GGUF files or on the GPU.
+bool choose_streaming(const EvalOptions& options) {
+  if (options.stream_layers == LayerStreaming::on) return true;
+  if (options.stream_layers == LayerStreaming::off || options.device == Device::cuda) return false;
+  std::vector<std::filesystem::path> dirs = {options.model_dir};
+  if (options.reference_dir) dirs.push_back(*options.reference_dir);
+  std::uint64_t resident = 0, streamed = 0;
+  for (const auto& dir : dirs) {
+    if (exporter::is_gguf_path(dir)) continue;
+    const model::ModelConfig config = model::load_config(dir);
+    resident += model::resident_weight_bytes(config, {.stream_layers = false});
+    streamed += model::resident_weight_bytes(config, {.stream_layers = true});
+  }
+  const std::optional<std::uint64_t> available = available_memory_bytes();
+  if (!available || resident <= *available / 4 * 3) return false;
+  log::info("eval: the FP32 weights need about {} in memory and {} is available: streaming the layers from the "
+            "checkpoint ({} held at a time; --stream-layers on|off decides instead)",
+            human_bytes(resident), human_bytes(*available), human_bytes(streamed));
+  if (streamed > *available) {
+    log::warn("eval: even streamed, the weights need about {} and only {} is available", human_bytes(streamed),
+              human_bytes(*available));
+  }
+  return true;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::string human_count(std::int64_t n) {
@@ -114,6 +142,13 @@ std::string task_cells(const TaskResult& t) {
 
 }  // namespace
 
+LayerStreaming parse_layer_streaming(std::string_view name) {
+  if (name == "auto") return LayerStreaming::automatic;
+  if (name == "on") return LayerStreaming::on;
+  if (name == "off") return LayerStreaming::off;
+  fail("--stream-layers must be auto, on or off, is '{}'", name);
+}
+
 EvalReport run_evaluation(const EvalOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   model::set_num_threads(options.threads);
@@ -131,7 +166,12 @@ EvalReport run_evaluation(const EvalOptions& options) {
   const std::vector<std::int32_t> tokens = tok.encode(text, /*add_special_tokens=*/true);
   report.text_tokens = static_cast<std::int64_t>(tokens.size());
 
-  const std::unique_ptr<EvalModel> model_ptr = load_eval_model(options.model_dir, options.device);
+  const bool stream = choose_streaming(options);
+  auto streams = [&](const std::filesystem::path& dir) {
+    return stream && (options.stream_layers == LayerStreaming::on || !exporter::is_gguf_path(dir));
+  };
+  const std::unique_ptr<EvalModel> model_ptr =
+      load_eval_model(options.model_dir, options.device, streams(options.model_dir));
   EvalModel& m = *model_ptr;
   report.backend = m.backend();
   if (static_cast<std::int64_t>(tok.vocab_size()) > m.config().vocab_size) {
@@ -148,7 +188,7 @@ EvalReport run_evaluation(const EvalOptions& options) {
            (options.model_dir / "tokenizer.json").string(), (*options.reference_dir / "tokenizer.json").string(),
            options.text.string());
     }
-    reference = load_eval_model(*options.reference_dir, options.device);
+    reference = load_eval_model(*options.reference_dir, options.device, streams(*options.reference_dir));
     if (reference->config().vocab_size != m.config().vocab_size) {
       fail("{}: vocab_size {} differs from the model's {} ({})", (*options.reference_dir / "config.json").string(),
            reference->config().vocab_size, m.config().vocab_size, (options.model_dir / "config.json").string());
@@ -175,12 +215,16 @@ EvalReport run_evaluation(const EvalOptions& options) {
     };
     for (const auto& path : options.tasks) {
       const TaskFile task = load_task_file(path);
-      report.tasks.push_back(evaluate_task(task, encode, m.logits_fn(), options.quiet));
-      if (reference) report.reference_tasks.push_back(evaluate_task(task, encode, reference->logits_fn(), options.quiet));
+      report.tasks.push_back(evaluate_task(task, encode, m.batch_logits_fn(), options.quiet));
+      if (reference) {
+        report.reference_tasks.push_back(evaluate_task(task, encode, reference->batch_logits_fn(), options.quiet));
+      }
     }
   }
 
-  if (options.decode_tokens > 0) {
+  if (options.decode_tokens > 0 && !m.can_time_decode()) {
+    report.decode_note = "not timed: layers streamed";
+  } else if (options.decode_tokens > 0) {
     const std::size_t prompt = std::min<std::size_t>(tokens.size(), 32);
     const std::int64_t room = m.config().max_position_embeddings - static_cast<std::int64_t>(prompt);
     const int steps = static_cast<int>(std::min<std::int64_t>(options.decode_tokens, std::max<std::int64_t>(room, 0)));
@@ -231,6 +275,7 @@ nlohmann::json to_json(const EvalReport& r) {
                      {"prefill_tokens_per_second", r.prefill_tokens_per_second},
                      {"decode_tokens_per_second", r.decode_tokens_per_second},
                      {"decode_tokens", r.decode_tokens},
+                     {"decode_note", r.decode_note.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.decode_note)},
                      {"threads", r.options.threads},
                      {"backend", r.backend}};
   j["seconds"] = r.seconds;
@@ -270,10 +315,14 @@ std::string format_table(const EvalReport& r) {
   }
   line("");
   line(fmt::format("backend {}", r.backend));
-  line(fmt::format("weights {}   peak RSS {}   prefill {:.0f} tok/s   decode {} tok/s   ({:.1f}s)",
-                   human_bytes(r.model.weight_bytes), human_bytes(r.peak_rss_bytes), r.prefill_tokens_per_second,
-                   r.decode_tokens > 0 ? fmt::format("{:.1f}", r.decode_tokens_per_second) : std::string("-"),
-                   r.seconds));
+  std::string decode = "decode - tok/s";
+  if (r.decode_tokens > 0) {
+    decode = fmt::format("decode {:.1f} tok/s", r.decode_tokens_per_second);
+  } else if (!r.decode_note.empty()) {
+    decode = "decode " + r.decode_note;
+  }
+  line(fmt::format("weights {}   peak RSS {}   prefill {:.0f} tok/s   {}   ({:.1f}s)", human_bytes(r.model.weight_bytes),
+                   human_bytes(r.peak_rss_bytes), r.prefill_tokens_per_second, decode, r.seconds));
   return out;
 }
 

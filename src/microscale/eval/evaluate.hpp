@@ -16,6 +16,13 @@
 
 namespace microscale::eval {
 
+// How the CPU runtime holds the weights: all layers as FP32 (resident), one layer at a time loaded
+// from the mapped checkpoint (streamed: memory of about one layer plus the output head, decode speed
+// not measured), or streamed only when the resident FP32 weights of the model and the reference would
+// take more than three quarters of the memory available (automatic).
+enum class LayerStreaming { automatic, on, off };
+LayerStreaming parse_layer_streaming(std::string_view name);  // "auto" | "on" | "off"
+
 struct EvalOptions {
   std::filesystem::path model_dir;
   std::optional<std::filesystem::path> reference_dir;
@@ -30,6 +37,7 @@ struct EvalOptions {
   int decode_tokens = 32;      // greedy tokens for the decode-speed figure (0 = skip)
   bool quiet = false;          // no progress on stderr
   Device device = Device::cpu; // cuda: model and reference run on the GPU (cuda::GpuModel)
+  LayerStreaming stream_layers = LayerStreaming::automatic;  // CPU only
 };
 
 struct ModelSummary {
@@ -54,6 +62,7 @@ struct EvalReport {
   double prefill_tokens_per_second = 0.0;
   double decode_tokens_per_second = 0.0;
   int decode_tokens = 0;
+  std::string decode_note;                  // why decode was not timed, when it was asked for and not
   double seconds = 0.0;
 };
 

@@ -33,8 +33,9 @@ class GpuEvalModel final : public EvalModel {
   const model::ModelConfig& config() const override { return model_.config(); }
   std::vector<std::filesystem::path> weight_files() const override { return files_; }
   LogitsSource& source() override { return source_; }
-  LogitsFn logits_fn() override {
-    return [this](std::span<const std::int32_t> ids) { return model_.logits_for(ids, 1, static_cast<int>(ids.size())); };
+  BatchLogitsFn batch_logits_fn() override {
+    return one_at_a_time(
+        [this](std::span<const std::int32_t> ids) { return model_.logits_for(ids, 1, static_cast<int>(ids.size())); });
   }
   // Greedy decoding at batch 1 with the device KV cache and the graph-captured step; the time is the
   // steady-state step time (CUDA events), as GpuModel::greedy_decode measures it.

@@ -128,70 +128,141 @@ EncodedPair encode_pair(const EncodeFn& encode, std::string_view context, std::s
   return pair;
 }
 
-ContinuationScore score_continuation(const LogitsFn& logits, const EncodedPair& pair) {
+std::vector<std::int32_t> continuation_input(const EncodedPair& pair) {
   if (pair.context.empty() || pair.continuation.empty()) {
     fail("score_continuation: needs at least one context and one continuation token (got {} and {})",
          pair.context.size(), pair.continuation.size());
   }
-  // The model reads context + continuation minus its last token; row i predicts token i + 1.
   std::vector<std::int32_t> input(pair.context);
   input.insert(input.end(), pair.continuation.begin(), pair.continuation.end() - 1);
-  const Matrix out = logits(input);
+  return input;
+}
+
+ContinuationScore score_continuation(ConstMatrixView logits, const EncodedPair& pair) {
+  const std::int64_t first = static_cast<std::int64_t>(pair.context.size()) - 1;
+  if (first < 0 || logits.rows != first + static_cast<std::int64_t>(pair.continuation.size())) {
+    fail("score_continuation: {} rows of logits for {} context and {} continuation tokens", logits.rows,
+         pair.context.size(), pair.continuation.size());
+  }
   ContinuationScore score;
   score.greedy = true;
-  const std::int64_t first = static_cast<std::int64_t>(pair.context.size()) - 1;
   for (std::size_t i = 0; i < pair.continuation.size(); ++i) {
-    const auto row = out.view().row(first + static_cast<std::int64_t>(i));
+    const auto row = logits.row(first + static_cast<std::int64_t>(i));
     score.log_likelihood -= token_nll(row, pair.continuation[i]);
     score.greedy = score.greedy && argmax(row) == pair.continuation[i];
   }
   return score;
 }
 
-TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const LogitsFn& logits, bool quiet) {
+ContinuationScore score_continuation(const LogitsFn& logits, const EncodedPair& pair) {
+  const Matrix out = logits(continuation_input(pair));
+  return score_continuation(out.view(), pair);
+}
+
+BatchLogitsFn one_at_a_time(LogitsFn logits) {
+  return [logits = std::move(logits)](std::span<const std::vector<std::int32_t>> sequences, const LogitsConsumer& use) {
+    for (std::size_t i = 0; i < sequences.size(); ++i) use(i, logits(sequences[i]).view());
+  };
+}
+
+namespace {
+
+// One scored continuation: which item it belongs to and its tokens.
+struct Query {
+  std::size_t item;
+  EncodedPair pair;
+};
+
+std::vector<Query> encode_queries(const TaskFile& task, const EncodeFn& encode) {
+  std::vector<Query> queries;
+  auto add = [&](std::size_t item, std::string_view context, std::string_view continuation, int line) {
+    EncodedPair pair = encode_pair(encode, context, continuation);
+    if (pair.context.empty() || pair.continuation.empty()) {
+      fail("{}: the {} encodes to no tokens", where(task.path, line), pair.context.empty() ? "context" : "continuation");
+    }
+    queries.push_back({item, std::move(pair)});
+  };
+  if (task.kind == TaskKind::multiple_choice) {
+    for (std::size_t i = 0; i < task.multiple_choice.size(); ++i) {
+      const auto& item = task.multiple_choice[i];
+      for (const auto& choice : item.choices) add(i, item.context, choice, item.line);
+    }
+  } else {
+    for (std::size_t i = 0; i < task.last_word.size(); ++i) {
+      const std::string_view text = task.last_word[i].text;
+      const auto space = text.find_last_of(' ');
+      add(i, text.substr(0, space), text.substr(space), task.last_word[i].line);
+    }
+  }
+  return queries;
+}
+
+}  // namespace
+
+TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const BatchLogitsFn& logits, bool quiet,
+                         std::int64_t tokens_per_batch) {
   TaskResult result;
   result.name = task.name;
   result.kind = task.kind;
   result.items = static_cast<std::int64_t>(task.size());
+  const std::vector<Query> queries = encode_queries(task, encode);
+  std::vector<ContinuationScore> scores(queries.size());
+
+  // Batches end at item boundaries, so that progress counts whole items.
   Progress progress("task " + task.name, result.items, quiet);
-  auto score = [&](std::string_view context, std::string_view continuation, int line) {
-    const EncodedPair pair = encode_pair(encode, context, continuation);
-    if (pair.context.empty() || pair.continuation.empty()) {
-      fail("{}: the {} encodes to no tokens", where(task.path, line),
-           pair.context.empty() ? "context" : "continuation");
+  for (std::size_t begin = 0; begin < queries.size();) {
+    std::size_t end = begin;
+    std::int64_t tokens = 0;
+    std::vector<std::vector<std::int32_t>> inputs;
+    while (end < queries.size()) {
+      const std::size_t item = queries[end].item;
+      std::size_t item_end = end;
+      std::int64_t item_tokens = 0;
+      for (; item_end < queries.size() && queries[item_end].item == item; ++item_end) {
+        item_tokens += static_cast<std::int64_t>(queries[item_end].pair.context.size() +
+                                                 queries[item_end].pair.continuation.size() - 1);
+      }
+      if (end > begin && tokens + item_tokens > tokens_per_batch) break;
+      for (; end < item_end; ++end) inputs.push_back(continuation_input(queries[end].pair));
+      tokens += item_tokens;
     }
-    return score_continuation(logits, pair);
-  };
+    logits(inputs, [&](std::size_t i, ConstMatrixView rows) {
+      scores[begin + i] = score_continuation(rows, queries[begin + i].pair);
+    });
+    progress.advance(static_cast<std::int64_t>(queries[end - 1].item - queries[begin].item + 1));
+    begin = end;
+  }
+  progress.finish();
+
   double correct = 0.0, correct_norm = 0.0, nll_sum = 0.0;
   if (task.kind == TaskKind::multiple_choice) {
+    std::size_t q = 0;
     for (const auto& item : task.multiple_choice) {
       int best = 0, best_norm = 0;
       double best_ll = -INFINITY, best_ll_norm = -INFINITY;
-      for (std::size_t c = 0; c < item.choices.size(); ++c) {
-        const double ll = score(item.context, item.choices[c], item.line).log_likelihood;
+      for (std::size_t c = 0; c < item.choices.size(); ++c, ++q) {
+        const double ll = scores[q].log_likelihood;
         const double ll_norm = ll / static_cast<double>(code_point_count(item.choices[c]));
         if (ll > best_ll) best_ll = ll, best = static_cast<int>(c);  // first maximum, as np.argmax
         if (ll_norm > best_ll_norm) best_ll_norm = ll_norm, best_norm = static_cast<int>(c);
       }
       correct += best == item.label ? 1.0 : 0.0;
       correct_norm += best_norm == item.label ? 1.0 : 0.0;
-      progress.advance();
     }
     result.acc_norm = correct_norm / static_cast<double>(result.items);
   } else {
-    for (const auto& item : task.last_word) {
-      const auto space = item.text.find_last_of(' ');
-      const ContinuationScore s =
-          score(std::string_view(item.text).substr(0, space), std::string_view(item.text).substr(space), item.line);
+    for (const ContinuationScore& s : scores) {
       correct += s.greedy ? 1.0 : 0.0;
       nll_sum -= s.log_likelihood;
-      progress.advance();
     }
     result.ppl = std::exp(nll_sum / static_cast<double>(result.items));
   }
-  progress.finish();
   result.acc = correct / static_cast<double>(result.items);
   return result;
+}
+
+TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const LogitsFn& logits, bool quiet) {
+  return evaluate_task(task, encode, one_at_a_time(logits), quiet);
 }
 
 }  // namespace microscale::eval

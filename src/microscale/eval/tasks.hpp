@@ -60,6 +60,15 @@ TaskFile parse_task_lines(std::string_view content, const std::filesystem::path&
 using EncodeFn = std::function<std::vector<std::int32_t>(std::string_view text)>;
 using LogitsFn = std::function<Matrix(std::span<const std::int32_t> tokens)>;
 
+// The logits of several sequences at once: `use(i, logits)` receives sequence i's [tokens, vocab]
+// logits, once for each i. A backend may run every sequence through one layer before the next (a CPU
+// model streamed from its checkpoint does, so that it loads each layer once per batch, not once per
+// sequence).
+using LogitsConsumer = std::function<void(std::size_t index, ConstMatrixView logits)>;
+using BatchLogitsFn =
+    std::function<void(std::span<const std::vector<std::int32_t>> sequences, const LogitsConsumer& use)>;
+BatchLogitsFn one_at_a_time(LogitsFn logits);
+
 struct EncodedPair {
   std::vector<std::int32_t> context;
   std::vector<std::int32_t> continuation;
@@ -72,6 +81,11 @@ struct ContinuationScore {
   bool greedy = false;
 };
 ContinuationScore score_continuation(const LogitsFn& logits, const EncodedPair& pair);
+// What the model reads for a pair: the context and the continuation minus its last token (row i of
+// the logits predicts token i + 1). Throws unless both have a token.
+std::vector<std::int32_t> continuation_input(const EncodedPair& pair);
+// The score from the logits of continuation_input(pair).
+ContinuationScore score_continuation(ConstMatrixView logits, const EncodedPair& pair);
 
 struct TaskResult {
   std::string name;
@@ -82,6 +96,10 @@ struct TaskResult {
   double ppl = 0.0;       // last word only
 };
 
+// Items are scored in batches of about `tokens_per_batch` input tokens (at least one item a batch),
+// which bounds what a layer-by-layer backend holds; progress advances a batch at a time.
+TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const BatchLogitsFn& logits, bool quiet = true,
+                         std::int64_t tokens_per_batch = 4096);
 TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const LogitsFn& logits, bool quiet = true);
 
 std::size_t code_point_count(std::string_view utf8);
