@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 echo "# machine: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p'), $(nproc) cores"
-for b in theory_bench tokenizer_bench layer_quant_bench prefill_bench; do
+for b in theory_bench tokenizer_bench layer_quant_bench prefill_bench eval_memory_bench; do
   if [ -x "$build/$b" ]; then
     echo "## $b"
     "$build/$b"
