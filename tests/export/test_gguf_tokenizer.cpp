@@ -186,5 +186,35 @@ TEST_F(SentencePieceGgufRefusal, TokenNoMergeProduces) {
   expect_refused(t, "the first '\xE2\x96\x81t' (id ");
 }
 
+// A token or merge that is not UTF-8 is a corrupt file, named as such (found by fuzz/gguf_fuzz: the
+// JSON writer threw its own exception, which the CLI could only report as an internal error).
+TEST(GgufTokenizerImport, TokensAndMergesThatAreNotUtf8AreRefusedByIndex) {
+  testing::TempDir temp;
+  auto file_with = [&](std::vector<std::string> tokens, std::vector<std::string> merges) {
+    gguf::Writer writer;
+    writer.set("tokenizer.ggml.model", gguf::str("gpt2"));
+    writer.set("tokenizer.ggml.pre", gguf::str("gpt-2"));
+    writer.set("tokenizer.ggml.token_type", gguf::i32_array(std::vector<std::int32_t>(tokens.size(), 1)));
+    writer.set("tokenizer.ggml.tokens", gguf::string_array(tokens));
+    writer.set("tokenizer.ggml.merges", gguf::string_array(merges));
+    const auto path = temp / "tokenizer.gguf";
+    writer.write(path);
+    return path;
+  };
+  auto error_of = [](const std::filesystem::path& path) {
+    try {
+      exporter::read_gguf_tokenizer(path);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_EQ(error_of(file_with({"a", "b", "ab"}, {"a b"})), "(no error)");
+  std::string e = error_of(file_with({"a", "b\xFF", "ab"}, {"a b"}));
+  EXPECT_NE(e.find("tokenizer.gguf: tokenizer.ggml.tokens[1] is not valid UTF-8 (byte 1 of 2)"), std::string::npos) << e;
+  e = error_of(file_with({"a", "b", "ab"}, {"a b", "\xC3("}));
+  EXPECT_NE(e.find("tokenizer.ggml.merges[1] is not valid UTF-8 (byte 0 of 2)"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace microscale

@@ -8,11 +8,22 @@
 #include "microscale/core/error.hpp"
 #include "microscale/export/gguf_spm_scores.hpp"
 #include "microscale/export/gguf_tokenizer_kinds.hpp"
+#include "microscale/tokenizer/utf8.hpp"
 
 namespace microscale::exporter::gguf {
 namespace {
 
 using nlohmann::json;
+
+// GGUF strings are UTF-8 by the format's definition, and tokenizer.json can hold nothing else: a
+// token or merge that is not is a corrupt file, reported as such rather than by the JSON writer.
+const std::string& utf8_item(const Array& array, std::size_t index, std::string_view key, const std::string& file) {
+  const auto& text = std::get<std::string>(array.items[index]);
+  if (const auto bad = tokenizer::utf8::first_invalid_byte(text)) {
+    fail("{}: {}[{}] is not valid UTF-8 (byte {} of {})", file, key, index, *bad, text.size());
+  }
+  return text;
+}
 
 json pre_tokenizer_for(const std::string& pre, const std::string& file) {
   const json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
@@ -78,7 +89,7 @@ Vocabulary vocabulary_of(const File& f) {
   }
   Vocabulary v;
   for (std::size_t id = 0; id < tokens.items.size(); ++id) {
-    const auto& token = std::get<std::string>(tokens.items[id]);
+    const auto& token = utf8_item(tokens, id, "tokenizer.ggml.tokens", file);
     const auto type = std::get<std::int32_t>(types.items[id]);
     if (type == control || type == user_defined) {
       v.added.push_back({{"id", id}, {"content", token}, {"single_word", false}, {"lstrip", false}, {"rstrip", false},
@@ -103,8 +114,9 @@ json byte_level_tokenizer(const File& f, Vocabulary v) {
   const std::string file = f.path().string();
   const std::string pre = f.get_string("tokenizer.ggml.pre");
   json merge_list = json::array();
-  for (const auto& m : f.get_array("tokenizer.ggml.merges", ValueType::string).items) {
-    merge_list.push_back(std::get<std::string>(m));
+  const Array& merges = f.get_array("tokenizer.ggml.merges", ValueType::string);
+  for (std::size_t i = 0; i < merges.items.size(); ++i) {
+    merge_list.push_back(utf8_item(merges, i, "tokenizer.ggml.merges", file));
   }
   return {
       {"normalizer", pre == "qwen2" ? json{{"type", "NFC"}} : json()},
