@@ -1,7 +1,10 @@
 // config.json parsing (old and new key styles) and the errors for checkpoints that contradict it.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "microscale/core/error.hpp"
 #include "microscale/io/safetensors.hpp"
@@ -242,6 +245,61 @@ TEST(ModelErrors, ConfigProblemsNameTheConfigFile) {
   std::ofstream(dir.path() / "config.json") << "{ not json";
   EXPECT_NE(error_of([&] { model::Model::load(dir.path()); }).find("config.json"), std::string::npos);
   EXPECT_NE(error_of([&] { model::Model::load(dir.path() / "nowhere"); }).find("nowhere"), std::string::npos);
+}
+
+// A copy of `dir`'s checkpoint (F32) with one value of one tensor replaced.
+void poison(const std::filesystem::path& dir, const std::string& tensor, std::size_t index, float value) {
+  io::SafetensorsWriter writer;
+  {
+    const io::Checkpoint original(dir);
+    for (const io::TensorInfo* t : original.tensors()) {
+      std::vector<std::byte> bytes(t->bytes.begin(), t->bytes.end());
+      if (t->name == tensor) std::memcpy(bytes.data() + 4 * index, &value, 4);
+      writer.add(t->name, t->dtype, t->shape, std::move(bytes));
+    }
+    writer.write(dir / "model.safetensors.new");
+  }
+  std::filesystem::rename(dir / "model.safetensors.new", dir / "model.safetensors");
+}
+
+TEST(ModelErrors, NonFiniteWeightsNameTheFileTheTensorAndTheElement) {
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  RandomModelSpec spec;  // hidden 32, intermediate 48, 2 layers, vocab 64, F32
+  struct Case {
+    std::string tensor;
+    std::size_t index;
+    float value;
+    std::string expected;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"model.layers.1.mlp.up_proj.weight", 32 * 3 + 5, inf, "model.layers.1.mlp.up_proj.weight holds inf at [3, 5]"},
+           {"model.layers.0.input_layernorm.weight", 7, nan, "model.layers.0.input_layernorm.weight holds nan at [7]"},
+           {"model.norm.weight", 0, -inf, "model.norm.weight holds -inf at [0]"},
+           {"lm_head.weight", 32 * 63 + 31, nan, "lm_head.weight holds nan at [63, 31]"}}) {
+    TempDir dir;
+    write_random_model(dir.path(), spec);
+    poison(dir.path(), c.tensor, c.index, c.value);
+    const std::string e = error_of([&] { model::Model::load(dir.path()); });
+    EXPECT_NE(e.find("model.safetensors: " + c.expected + ": the runtime needs finite weights"), std::string::npos)
+        << c.tensor << ": " << e;
+  }
+  // The embedding stays in the map: a bad row is refused when a token looks it up.
+  TempDir dir;
+  write_random_model(dir.path(), spec);
+  poison(dir.path(), "model.embed_tokens.weight", 32 * 9 + 2, nan);
+  const model::Model m = model::Model::load(dir.path());
+  const std::vector<std::int32_t> fine = {1, 2, 3};
+  EXPECT_NO_THROW(m.forward(fine, 1, 3));
+  const std::vector<std::int32_t> bad = {1, 9, 3};
+  const std::string e = error_of([&] { m.forward(bad, 1, 3); });
+  EXPECT_NE(e.find("model.embed_tokens.weight row 9 (token 9) holds nan at [2]"), std::string::npos) << e;
+  // Tied, the embedding is the head, converted whole at load.
+  TempDir tied;
+  spec.tied = true;
+  write_random_model(tied.path(), spec);
+  poison(tied.path(), "model.embed_tokens.weight", 32 * 9 + 2, inf);
+  const std::string t = error_of([&] { model::Model::load(tied.path()); });
+  EXPECT_NE(t.find("model.embed_tokens.weight (the tied output head) holds inf at [9, 2]"), std::string::npos) << t;
 }
 
 TEST(ModelErrors, BadInputsToTheRuntime) {

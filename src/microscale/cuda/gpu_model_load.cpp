@@ -1,5 +1,6 @@
 // Building a GpuModel: from a checkpoint directory (plain or compressed-tensors quantized) or with
 // random weights generated on the device (benchmarks: an 8B model without an 8B download).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -9,11 +10,13 @@
 #include <fmt/ranges.h>
 
 #include "microscale/core/error.hpp"
+#include "microscale/core/finite.hpp"
 #include "microscale/cuda/gpu_model.hpp"
 #include "microscale/cuda/gpu_model_state.hpp"
 #include "microscale/cuda/transformer_launchers.hpp"
 #include "microscale/export/checkpoint_layout.hpp"
 #include "microscale/export/compressed_tensors.hpp"
+#include "microscale/formats/codecs.hpp"
 #include "microscale/io/json_file.hpp"
 #include "microscale/io/safetensors.hpp"
 #include "microscale/model/rope.hpp"
@@ -59,15 +62,26 @@ DeviceArray<bf16_bits> upload_bf16(std::span<const float> values) {
 }
 
 // A float tensor as BF16 on the device (BF16 tensors are copied bit for bit).
+// Non-finite weights are refused as the CPU runtime refuses them (require_finite_weights).
 DeviceArray<bf16_bits> upload_bf16(const io::TensorInfo& info) {
+  const std::int64_t cols = info.shape.size() == 2 ? info.shape[1] : 0;
   if (info.dtype == io::DType::BF16) {
     std::vector<bf16_bits> bits(info.bytes.size() / sizeof(bf16_bits));
     std::memcpy(bits.data(), info.bytes.data(), bits.size() * sizeof(bf16_bits));
+    // A BF16 value is NaN or infinite exactly when its 8 exponent bits are all ones.
+    const auto bad = std::find_if(bits.begin(), bits.end(), [](bf16_bits b) { return (b & 0x7F80u) == 0x7F80u; });
+    if (bad != bits.end()) {
+      const float value = formats::bf16_to_float(*bad);
+      require_finite_weights(std::span(&value, 1), 0, info.file.string(),
+                             fmt::format("{} (element {})", info.name, bad - bits.begin()));
+    }
     DeviceArray<bf16_bits> d(bits.size());
     d.upload(bits);
     return d;
   }
-  return upload_bf16(io::to_f32(info));
+  std::vector<float> values = io::to_f32(info);
+  require_finite_weights(values, cols, info.file.string(), info.name);
+  return upload_bf16(values);
 }
 
 class Loader {
@@ -87,7 +101,10 @@ class Loader {
   }
 
   DeviceArray<float> vector(const std::string& name, std::int64_t size) const {
-    return upload_floats(io::to_f32(require(name, {size})));
+    const io::TensorInfo& info = require(name, {size});
+    std::vector<float> values = io::to_f32(info);
+    require_finite_weights(values, 0, info.file.string(), name);
+    return upload_floats(values);
   }
 
   DeviceArray<bf16_bits> matrix_bf16(const std::string& name, std::int64_t rows, std::int64_t cols) const {

@@ -1,6 +1,7 @@
 #include "microscale/export/checkpoint_layout.hpp"
 
 #include "microscale/core/error.hpp"
+#include "microscale/core/finite.hpp"
 #include "microscale/export/compressed_tensors.hpp"
 #include "microscale/formats/quantize.hpp"
 
@@ -28,6 +29,8 @@ Matrix CheckpointLayout::load_weight(const io::Checkpoint& checkpoint, std::stri
     const formats::QuantizedMatrix q = read_compressed_linear(checkpoint, linear_prefix, spec_);
     Matrix weight(q.rows, q.cols);
     formats::dequantize(q, weight.view());
+    const io::TensorInfo& packed = checkpoint.at(std::string(linear_prefix) + ".weight_packed");
+    require_finite_weights(weight.data, weight.cols, packed.file.string(), std::string(linear_prefix) + " (decoded)");
     return weight;
   }
   const std::string name = std::string(linear_prefix) + ".weight";
@@ -37,6 +40,7 @@ Matrix CheckpointLayout::load_weight(const io::Checkpoint& checkpoint, std::stri
   }
   Matrix weight(info.shape[0], info.shape[1]);
   io::to_f32(info, weight.data);
+  require_finite_weights(weight.data, weight.cols, info.file.string(), name);
   return weight;
 }
 

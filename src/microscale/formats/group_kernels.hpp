@@ -184,20 +184,4 @@ inline float group_amax(std::span<const float> x) {
   return lo > hi ? lo : hi;
 }
 
-// Index of the first non-finite value, or -1 (a single pass the compiler can vectorise).
-inline std::int64_t first_non_finite(std::span<const float> x) {
-  // x - x is NaN exactly when x is NaN or +-inf.
-  constexpr std::size_t kBlock = 256;
-  for (std::size_t start = 0; start < x.size(); start += kBlock) {
-    const std::size_t end = start + kBlock < x.size() ? start + kBlock : x.size();
-    int bad = 0;
-    for (std::size_t i = start; i < end; ++i) bad |= (x[i] - x[i] != 0.0f) ? 1 : 0;
-    if (bad) {
-      for (std::size_t i = start; i < end; ++i)
-        if (!std::isfinite(x[i])) return static_cast<std::int64_t>(i);
-    }
-  }
-  return -1;
-}
-
 }  // namespace microscale::formats::detail

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "microscale/core/error.hpp"
+#include "microscale/core/finite.hpp"
 #include "microscale/formats/codecs.hpp"
 #include "microscale/formats/format_rules.hpp"
 #include "microscale/formats/group_kernels.hpp"
@@ -53,7 +54,7 @@ void check_shape(ConstMatrixView w, const QuantSpec& spec, std::string_view what
 }
 
 void check_finite(ConstMatrixView w, std::string_view what) {
-  const std::int64_t index = detail::first_non_finite(w.data);
+  const std::int64_t index = first_non_finite(w.data);
   if (index >= 0)
     fail("{}: weight at row {}, column {} is {}; quantization needs finite values", what, index / w.cols,
          index % w.cols, w.data[static_cast<std::size_t>(index)]);

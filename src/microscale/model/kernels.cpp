@@ -156,7 +156,8 @@ namespace {
 
 // exp(x) for x <= 0 without libm's scalar call: x = n ln2 + r with |r| <= ln2/2, e^r by its
 // degree-6 Taylor polynomial (relative error < 3e-7, a few float ulps), 2^n by building the exponent
-// bits. Inputs below -87 are clamped (e^-87 ~ 1.6e-38, negligible next to the row maximum's 1).
+// bits. Inputs below -87 are clamped (e^-87 ~ 1.6e-38, negligible next to the row maximum's 1); NaN
+// gives NaN.
 constexpr float kLog2e = 1.44269504f;
 constexpr float kLn2Hi = 0.693145752f;   // ln 2 split in two so n * ln2 stays exact enough
 constexpr float kLn2Lo = 1.42860677e-6f;
@@ -164,7 +165,9 @@ constexpr float kTaylor[] = {1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 
 
 inline float exp_nonpositive(float x) {
   x = std::max(x, -87.0f);
-  const float n = std::nearbyint(x * kLog2e);
+  // fmax keeps n a number when x is NaN (an overflowed activation): converting NaN to an integer is
+  // undefined, while the NaN still reaches the result through r.
+  const float n = std::fmax(std::nearbyint(x * kLog2e), -126.0f);
   const float r = x - n * kLn2Hi - n * kLn2Lo;
   float p = kTaylor[0];
   for (int i = 1; i < 7; ++i) p = p * r + kTaylor[i];

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "microscale/core/error.hpp"
+#include "microscale/core/finite.hpp"
 #include "microscale/export/checkpoint_layout.hpp"
 #include "microscale/io/safetensors.hpp"
 #include "microscale/model/kernels.hpp"
@@ -139,8 +140,10 @@ struct Model::Source {
 
   std::vector<float> read_vector(const std::string& name, std::int64_t size, const ModelConfig& c) const {
     const std::int64_t shape[] = {size};
-    require(name, shape, c);
-    return checkpoint.read_f32(name);
+    const io::TensorInfo& info = require(name, shape, c);
+    std::vector<float> values = io::to_f32(info);
+    require_finite_weights(values, 0, info.file.string(), name);
+    return values;
   }
 
   // Checks the linear is there with the right shape (quantized linears: presence only; their decoded
@@ -162,7 +165,11 @@ struct Model::Source {
       fail("{}: linear {} decodes to [{}, {}], expected [{}, {}] from {}", weights_label(), prefix, lin.weight.rows,
            lin.weight.cols, shape.out, shape.in, config_path.string());
     }
-    if (shape.bias) lin.bias = checkpoint.read_f32(prefix + ".bias");
+    if (shape.bias) {
+      const io::TensorInfo& bias = checkpoint.at(prefix + ".bias");
+      lin.bias = io::to_f32(bias);
+      require_finite_weights(lin.bias, 0, bias.file.string(), bias.name);
+    }
     lin.input_rotation = layout.input_rotation(checkpoint, prefix);
     return lin;
   }
@@ -331,6 +338,8 @@ const Linear& Model::head() const {
     if (c.tie_word_embeddings) {
       head_->linear.weight = Matrix(c.vocab_size, c.hidden_size);
       io::to_f32(*source_->embedding, head_->linear.weight.data);
+      require_finite_weights(head_->linear.weight.data, c.hidden_size, source_->embedding->file.string(),
+                             source_->embedding->name + " (the tied output head)");
       io::release_mapped_pages(source_->embedding->bytes);  // embed() reads back the few rows it needs
     } else {
       head_->linear = source_->load_linear("lm_head", {c.vocab_size, c.hidden_size, false}, c);
@@ -360,6 +369,13 @@ Matrix Model::embed(std::span<const std::int32_t> tokens) const {
       row.bytes = table.bytes.subspan(static_cast<std::size_t>(tokens[static_cast<std::size_t>(r)]) * row_bytes,
                                       row_bytes);
       io::to_f32(row, out.view().row(r));
+    }
+    // Checked after the parallel loop (nothing may throw inside it); the row names the token.
+    const std::int64_t bad = first_non_finite(out.data);
+    if (bad >= 0) {
+      const std::int32_t token = tokens[static_cast<std::size_t>(bad / hidden)];
+      require_finite_weights(out.view().row(bad / hidden), 0, table.file.string(),
+                             fmt::format("{} row {} (token {})", table.name, token, token));
     }
   } else {
     const Matrix& table = config_.tie_word_embeddings ? head_->linear.weight : embedding_;
