@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -248,6 +249,31 @@ TEST(GgufExport, UnquantizedModelKeepsItsFloatsAndLogits) {
   const std::vector<std::int32_t> ids = {5, 300, 17, 4000, 81, 9, 1022};
   const Matrix la = a.forward(ids, 1, 7), lb = b.forward(ids, 1, 7);
   for (std::size_t i = 0; i < la.data.size(); ++i) ASSERT_NEAR(la.data[i], lb.data[i], 1e-4f) << i;
+}
+
+TEST(GgufImport, NonFiniteWeightsAreRefusedNamingTheTensor) {
+  testing::TempDir dir;
+  const auto file = dir / "wp-tiny-bf16.gguf";
+  exporter::write_gguf(kModel, file);
+  std::uint64_t at = 0;
+  {
+    const gguf::File f(file);
+    const auto& norm = f.tensor("blk.2.attn_norm.weight");
+    ASSERT_EQ(norm.type, ggml::Type::f32);
+    at = f.data_offset() + norm.offset + 4 * 11;  // element 11
+  }
+  std::fstream patch(file, std::ios::in | std::ios::out | std::ios::binary);
+  const float inf = std::numeric_limits<float>::infinity();
+  patch.seekp(static_cast<std::streamoff>(at));
+  patch.write(reinterpret_cast<const char*>(&inf), 4);
+  patch.close();
+  try {
+    exporter::load_gguf(file);
+    ADD_FAILURE() << "loaded a model with an infinite weight";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("wp-tiny-bf16.gguf: blk.2.attn_norm.weight holds inf at [11]"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(GgufExport, RefusesOutputInsideTheInputAndExistingFiles) {

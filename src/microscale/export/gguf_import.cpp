@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "microscale/core/error.hpp"
+#include "microscale/core/finite.hpp"
 #include "microscale/export/ggml_blocks.hpp"
 #include "microscale/export/gguf_file.hpp"
 #include "microscale/export/gguf_layout.hpp"
@@ -131,6 +132,7 @@ class Importer {
     const auto& t = expect(name, {static_cast<std::uint64_t>(n)});
     std::vector<float> out(static_cast<std::size_t>(n));
     ggml::dequantize(t.type, t.bytes, out);
+    require_finite_weights(out, 0, file_, name);
     return out;
   }
 
@@ -138,6 +140,7 @@ class Importer {
     const auto& t = expect(name, {static_cast<std::uint64_t>(cols), static_cast<std::uint64_t>(rows)});
     Matrix m(rows, cols);
     ggml::dequantize(t.type, t.bytes, m.data);
+    require_finite_weights(m.data, cols, file_, name);  // in the file's row order
     return m;
   }
 
