@@ -18,6 +18,15 @@ harnesses=("$@")
 build=build-fuzz
 
 bash scripts/install-deps.sh
+# libFuzzer comes with clang's runtime libraries (Debian: clang, libclang-rt-dev).
+for p in clang libclang-rt-dev; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    echo "fuzz: installing $p" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+  fi
+done
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
     -DMICROSCALE_FUZZ=ON -DMICROSCALE_CUDA=OFF -DMICROSCALE_BENCH=OFF -DBUILD_TESTING=OFF
