@@ -29,5 +29,9 @@ inline std::int64_t first_non_finite(std::span<const float> x) {
 // weights" (at [index] for cols == 0, a vector) when a value is NaN or infinite.
 void require_finite_weights(std::span<const float> values, std::int64_t cols, std::string_view file,
                             std::string_view tensor);
+// That error for element `index` (row-major, `cols` columns; 0 for a vector), for callers that found
+// the value themselves (in BF16 bits, in an embedding row).
+[[noreturn]] void fail_non_finite_weight(float value, std::int64_t index, std::int64_t cols, std::string_view file,
+                                         std::string_view tensor);
 
 }  // namespace microscale

@@ -71,9 +71,7 @@ DeviceArray<bf16_bits> upload_bf16(const io::TensorInfo& info) {
     // A BF16 value is NaN or infinite exactly when its 8 exponent bits are all ones.
     const auto bad = std::find_if(bits.begin(), bits.end(), [](bf16_bits b) { return (b & 0x7F80u) == 0x7F80u; });
     if (bad != bits.end()) {
-      const float value = formats::bf16_to_float(*bad);
-      require_finite_weights(std::span(&value, 1), 0, info.file.string(),
-                             fmt::format("{} (element {})", info.name, bad - bits.begin()));
+      fail_non_finite_weight(formats::bf16_to_float(*bad), bad - bits.begin(), cols, info.file.string(), info.name);
     }
     DeviceArray<bf16_bits> d(bits.size());
     d.upload(bits);

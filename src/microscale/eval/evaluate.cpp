@@ -66,6 +66,10 @@ int choose_seqlen(const EvalOptions& options, const model::ModelConfig& config,
   return options.seqlen;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 std::string human_bytes(std::uint64_t bytes) {
   const double b = static_cast<double>(bytes);
   if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
@@ -99,10 +103,6 @@ bool choose_streaming(const EvalOptions& options) {
               human_bytes(*available));
   }
   return true;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 std::string human_count(std::int64_t n) {

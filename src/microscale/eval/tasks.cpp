@@ -208,25 +208,26 @@ TaskResult evaluate_task(const TaskFile& task, const EncodeFn& encode, const Bat
   const std::vector<Query> queries = encode_queries(task, encode);
   std::vector<ContinuationScore> scores(queries.size());
 
+  std::vector<std::vector<std::int32_t>> inputs;
+  inputs.reserve(queries.size());
+  for (const Query& q : queries) inputs.push_back(continuation_input(q.pair));
+
   // Batches end at item boundaries, so that progress counts whole items.
   Progress progress("task " + task.name, result.items, quiet);
   for (std::size_t begin = 0; begin < queries.size();) {
     std::size_t end = begin;
     std::int64_t tokens = 0;
-    std::vector<std::vector<std::int32_t>> inputs;
     while (end < queries.size()) {
-      const std::size_t item = queries[end].item;
       std::size_t item_end = end;
       std::int64_t item_tokens = 0;
-      for (; item_end < queries.size() && queries[item_end].item == item; ++item_end) {
-        item_tokens += static_cast<std::int64_t>(queries[item_end].pair.context.size() +
-                                                 queries[item_end].pair.continuation.size() - 1);
+      for (; item_end < queries.size() && queries[item_end].item == queries[end].item; ++item_end) {
+        item_tokens += static_cast<std::int64_t>(inputs[item_end].size());
       }
       if (end > begin && tokens + item_tokens > tokens_per_batch) break;
-      for (; end < item_end; ++end) inputs.push_back(continuation_input(queries[end].pair));
       tokens += item_tokens;
+      end = item_end;
     }
-    logits(inputs, [&](std::size_t i, ConstMatrixView rows) {
+    logits(std::span(inputs).subspan(begin, end - begin), [&](std::size_t i, ConstMatrixView rows) {
       scores[begin + i] = score_continuation(rows, queries[begin + i].pair);
     });
     progress.advance(static_cast<std::int64_t>(queries[end - 1].item - queries[begin].item + 1));

@@ -374,7 +374,7 @@ Matrix Model::embed(std::span<const std::int32_t> tokens) const {
     const std::int64_t bad = first_non_finite(out.data);
     if (bad >= 0) {
       const std::int32_t token = tokens[static_cast<std::size_t>(bad / hidden)];
-      require_finite_weights(out.view().row(bad / hidden), 0, table.file.string(),
+      fail_non_finite_weight(out.data[static_cast<std::size_t>(bad)], bad % hidden, 0, table.file.string(),
                              fmt::format("{} row {} (token {})", table.name, token, token));
     }
   } else {
