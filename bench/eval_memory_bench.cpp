@@ -82,12 +82,7 @@ int main(int argc, char** argv) {
   microscale::testing::TempDir dir;
   microscale::testing::write_random_model(dir / "model", spec, 7);
   microscale::testing::write_random_model(dir / "reference", spec, 8);
-  {
-    std::ifstream in(kRoot / "data/tasks/wp-cloze.jsonl");
-    std::ofstream out(dir / "wp-cloze.jsonl");
-    std::string line;
-    for (int i = 0; i < task_items && std::getline(in, line); ++i) out << line << "\n";
-  }
+  microscale::testing::write_first_lines(kRoot / "data/tasks/wp-cloze.jsonl", dir / "wp-cloze.jsonl", task_items);
   const auto config = microscale::model::load_config(dir / "model");
   const std::string common =
       fmt::format("--text '{}' --seqlen {} --max-windows {} --tasks '{}' --decode-tokens 8 --threads {} --quiet",

@@ -8,6 +8,7 @@
 #include "microscale/core/error.hpp"
 #include "microscale/eval/evaluate.hpp"
 #include "support/random_checkpoint.hpp"
+#include "support/run_command.hpp"
 #include "support/temp_dir.hpp"
 
 namespace microscale::testing {
@@ -18,11 +19,8 @@ const std::filesystem::path kModel = kRoot / "models/wp-tiny";
 
 // A short slice of each bundled task file.
 std::filesystem::path task_slice(const TempDir& dir, const char* name, int items) {
-  std::ifstream in(kRoot / "data/tasks" / (std::string(name) + ".jsonl"));
   const auto path = dir / (std::string(name) + ".jsonl");
-  std::ofstream out(path);
-  std::string line;
-  for (int i = 0; i < items && std::getline(in, line); ++i) out << line << "\n";
+  write_first_lines(kRoot / "data/tasks" / (std::string(name) + ".jsonl"), path, items);
   return path;
 }
 

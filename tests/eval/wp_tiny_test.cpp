@@ -65,10 +65,7 @@ TEST(EvalCli, PerplexityTasksAndJsonOnWpTiny) {
   TempDir dir;
   // A three-item slice of each bundled task keeps this quick.
   for (const char* name : {"wp-cloze", "wp-lastword"}) {
-    std::ifstream in(kRoot / "data/tasks" / (std::string(name) + ".jsonl"));
-    std::ofstream out(dir / (std::string(name) + ".jsonl"));
-    std::string line;
-    for (int i = 0; i < 3 && std::getline(in, line); ++i) out << line << "\n";
+    write_first_lines(kRoot / "data/tasks" / (std::string(name) + ".jsonl"), dir / (std::string(name) + ".jsonl"), 3);
   }
   const auto json_path = dir / "result.json";
   const auto r = run_command(eval_command(

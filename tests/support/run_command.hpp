@@ -24,6 +24,14 @@ inline std::string read_text(const std::filesystem::path& path) {
   return s.str();
 }
 
+// Copies the first `lines` lines of `from` into `to` (a short slice of a task file, say).
+inline void write_first_lines(const std::filesystem::path& from, const std::filesystem::path& to, int lines) {
+  std::ifstream in(from);
+  std::ofstream out(to);
+  std::string line;
+  for (int i = 0; i < lines && std::getline(in, line); ++i) out << line << "\n";
+}
+
 inline CommandResult run_command(const std::string& command) {
   TempDir capture;
   const std::string full = command + " >" + (capture / "out").string() + " 2>" + (capture / "err").string();
